@@ -1,0 +1,39 @@
+"""The gateway's FastAPI application: the only HTTP surface for people."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.sdk.trace import TracerProvider
+
+from gateway.config import GatewaySettings
+from gateway.routers import health, students
+from gateway.runtime import build_runtime
+
+
+def create_app(settings: GatewaySettings, tracer_provider: TracerProvider | None = None) -> FastAPI:
+    """Builds the app; its runtime (HTTP client, channels, verifier) lives in the lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.runtime = build_runtime(settings, tracer_provider)
+        try:
+            yield
+        finally:
+            await app.state.runtime.close()
+
+    app = FastAPI(
+        title="Xinyu gateway",
+        version="0.1.0",
+        summary="Ganzhou student mental-health service platform: the API for web and mobile apps",
+        lifespan=lifespan,
+    )
+    app.include_router(health.router)
+    app.include_router(students.router)
+    FastAPIInstrumentor.instrument_app(
+        app, tracer_provider=tracer_provider, excluded_urls="livez,readyz"
+    )
+    return app

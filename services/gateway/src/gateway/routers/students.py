@@ -1,0 +1,128 @@
+"""Students and their archives. Translates HTTP ⇄ gRPC; the services decide."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response, status
+from pydantic import BaseModel, Field
+
+from gateway.access import allow
+from gateway.backend import call, forwarded
+from gateway.runtime import Runtime, runtime
+from xinyu.archives.v1 import archives_pb2
+from xinyu.identity.v1 import identity_pb2
+from xinyu_core.auth import Principal
+
+router = APIRouter(prefix="/v1/students", tags=["students"])
+
+ENROLLERS = ("school_admin", "county_admin", "city_admin")
+STUDENT_READERS = (
+    "school_admin",
+    "psych_teacher",
+    "head_teacher",
+    "county_admin",
+    "county_counsellor",
+    "city_admin",
+)
+ARCHIVE_READERS = ("psych_teacher", "school_admin", "county_counsellor", "city_admin")
+
+
+class EnrolStudentBody(BaseModel):
+    student_number: str = Field(
+        min_length=1, max_length=32, description="national student number (学籍号)"
+    )
+    full_name: str = Field(min_length=1, max_length=50)
+    school_code: str = Field(min_length=1, max_length=16)
+    county_code: str = Field(min_length=1, max_length=8)
+
+
+class StudentView(BaseModel):
+    student_id: str
+    student_number: str
+    full_name: str
+    school_code: str
+    county_code: str
+    enrolled_at: datetime
+
+
+class ArchiveView(BaseModel):
+    archive_id: str
+    student_id: str
+    school_code: str
+    county_code: str
+    opened_at: datetime
+
+
+def _student_view(student: identity_pb2.Student) -> StudentView:
+    return StudentView(
+        student_id=student.student_id,
+        student_number=student.student_number,
+        full_name=student.full_name,
+        school_code=student.school_code,
+        county_code=student.county_code,
+        enrolled_at=student.enrolled_at.ToDatetime(tzinfo=UTC),
+    )
+
+
+@router.post("", response_model=StudentView, status_code=status.HTTP_201_CREATED)
+async def enrol_student(
+    body: EnrolStudentBody,
+    request: Request,
+    response: Response,
+    principal: Annotated[Principal, Depends(allow(*ENROLLERS))],
+    rt: Annotated[Runtime, Depends(runtime)],
+) -> StudentView:
+    """Enrols a student; repeating the same enrolment answers 200 and changes nothing."""
+    reply = await call(
+        request,
+        principal,
+        rt.identity.EnrolStudent(
+            identity_pb2.EnrolStudentRequest(**body.model_dump()), metadata=forwarded(principal)
+        ),
+    )
+    if not reply.created:
+        response.status_code = status.HTTP_200_OK
+    return _student_view(reply.student)
+
+
+@router.get("/{student_id}", response_model=StudentView)
+async def get_student(
+    student_id: str,
+    request: Request,
+    principal: Annotated[Principal, Depends(allow(*STUDENT_READERS))],
+    rt: Annotated[Runtime, Depends(runtime)],
+) -> StudentView:
+    reply = await call(
+        request,
+        principal,
+        rt.identity.GetStudent(
+            identity_pb2.GetStudentRequest(student_id=student_id), metadata=forwarded(principal)
+        ),
+    )
+    return _student_view(reply.student)
+
+
+@router.get("/{student_id}/archive", response_model=ArchiveView)
+async def get_archive(
+    student_id: str,
+    request: Request,
+    principal: Annotated[Principal, Depends(allow(*ARCHIVE_READERS))],
+    rt: Annotated[Runtime, Depends(runtime)],
+) -> ArchiveView:
+    reply = await call(
+        request,
+        principal,
+        rt.archives.GetArchive(
+            archives_pb2.GetArchiveRequest(student_id=student_id), metadata=forwarded(principal)
+        ),
+    )
+    archive = reply.archive
+    return ArchiveView(
+        archive_id=archive.archive_id,
+        student_id=archive.student_id,
+        school_code=archive.school_code,
+        county_code=archive.county_code,
+        opened_at=archive.opened_at.ToDatetime(tzinfo=UTC),
+    )

@@ -1,0 +1,73 @@
+"""The gateway's long-lived objects, built once per process in the app's lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+import httpx
+from fastapi import Request
+from opentelemetry.sdk.trace import TracerProvider
+
+from gateway.config import GatewaySettings
+from xinyu.archives.v1 import archives_pb2_grpc
+from xinyu.identity.v1 import identity_pb2_grpc
+from xinyu_core.auth import JwksCache, TokenVerifier
+from xinyu_core.grpc.client import open_channel
+
+
+@dataclass
+class Runtime:
+    settings: GatewaySettings
+    http: httpx.AsyncClient
+    jwks: JwksCache
+    verifier: TokenVerifier
+    channels: dict[str, grpc.aio.Channel]
+    identity: identity_pb2_grpc.IdentityServiceStub
+    archives: archives_pb2_grpc.ArchivesServiceStub
+
+    async def close(self) -> None:
+        for channel in self.channels.values():
+            await channel.close()
+        await self.http.aclose()
+
+
+def build_runtime(
+    settings: GatewaySettings, tracer_provider: TracerProvider | None = None
+) -> Runtime:
+    http = httpx.AsyncClient()
+    keycloak = settings.keycloak
+    jwks = JwksCache(
+        keycloak.resolved_jwks_url,
+        http,
+        refetch_cooldown_seconds=keycloak.jwks_refetch_cooldown_seconds,
+        max_age_seconds=keycloak.jwks_max_age_seconds,
+    )
+    deadline = settings.backend_deadline_seconds
+    channels = {
+        "identity": open_channel(
+            settings.identity_target,
+            default_deadline_seconds=deadline,
+            tracer_provider=tracer_provider,
+        ),
+        "archives": open_channel(
+            settings.archives_target,
+            default_deadline_seconds=deadline,
+            tracer_provider=tracer_provider,
+        ),
+    }
+    return Runtime(
+        settings=settings,
+        http=http,
+        jwks=jwks,
+        verifier=TokenVerifier(keycloak, jwks),
+        channels=channels,
+        identity=identity_pb2_grpc.IdentityServiceStub(channels["identity"]),
+        archives=archives_pb2_grpc.ArchivesServiceStub(channels["archives"]),
+    )
+
+
+def runtime(request: Request) -> Runtime:
+    """FastAPI dependency: the process's runtime."""
+    found: Runtime = request.app.state.runtime
+    return found
