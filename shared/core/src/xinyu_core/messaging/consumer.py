@@ -1,0 +1,619 @@
+"""Idempotent, traced Kafka consumption with a dead-letter path.
+
+For each record: decode it, open a CONSUMER span, and in ONE database transaction record the
+event in the inbox and run the handler; commit the database, and only then the offset. Outcomes:
+
+* handled, or a duplicate (already in the inbox): commit the offset, move on;
+* poison (undecodable, a broken envelope, or the handler raised :class:`PoisonMessage` or a
+  validation error): produce the original bytes to ``<topic>.dlq`` with the reason, call the
+  dead-letter hook (services raise a human review task), then commit the offset;
+* transient (database or network down): seek back to the record and retry after a backoff,
+  without committing — for as long as it takes;
+* any other exception (a bug): retried like a transient error a few times, then dead-lettered,
+  so one bad record cannot stall a partition forever and is still never dropped silently.
+
+The librdkafka consumer is not thread-safe, so all calls on it go through one dedicated worker
+thread; the event loop never blocks on the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Literal, Protocol, TypeVar
+
+import pydantic
+import sqlalchemy.exc
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from google.protobuf.message import DecodeError, Message
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, TracerProvider
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from xinyu_core.messaging import tracing
+from xinyu_core.messaging._connection import connection_config
+from xinyu_core.messaging._redact import error_fields, error_type
+from xinyu_core.messaging.events import (
+    EnvelopeError,
+    dlq_topic,
+    event_id_of,
+    has_meta_field,
+    meta_of,
+    payload_type_of,
+    validate_event,
+    validate_topic,
+)
+from xinyu_core.messaging.inbox import Inbox
+from xinyu_core.messaging.outbox import SessionFactory
+from xinyu_core.messaging.producer import AsyncProducer, Headers, OutgoingRecord
+from xinyu_core.messaging.tracing import RecordHeaders, header_items
+from xinyu_core.settings import KafkaSettings
+
+logger = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=Message)
+Handler = Callable[[AsyncSession, M], Awaitable[None]]
+
+DLQ_REASON = "x-dlq-reason"
+DLQ_ORIGINAL_TOPIC = "x-dlq-original-topic"
+DLQ_ORIGINAL_PARTITION = "x-dlq-original-partition"
+DLQ_ORIGINAL_OFFSET = "x-dlq-original-offset"
+DLQ_CONSUMER_GROUP = "x-dlq-consumer-group"
+
+_REASON_CODE = re.compile(r"[^a-z0-9_.:-]+")
+
+
+class PoisonMessage(Exception):
+    """Raised by a handler for a record that will never succeed (invalid content, unknown ids).
+
+    ``reason`` is a short machine-readable code (``unknown-school-code``), copied into the DLQ
+    header and logs, so it must never contain personal data; it is normalised to
+    ``[a-z0-9_.:-]`` and 100 characters to make accidental leaks of free text less likely.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = _REASON_CODE.sub("-", reason.lower()).strip("-")[:100] or "unspecified"
+        super().__init__(self.reason)
+
+
+class TransientError(Exception):
+    """Raised by a handler when a dependency is unavailable; the record is retried, not DLQ'd."""
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """What the dead-letter hook is told. Carries ids and bytes, never decoded personal data."""
+
+    topic: str
+    partition: int
+    offset: int
+    consumer_group: str
+    reason: str
+    dlq_topic: str
+    event_id: uuid.UUID | None
+    subject: str | None
+    key: bytes | None
+    value: bytes
+
+
+DeadLetterHook = Callable[[DeadLetter], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    initial_backoff_seconds: float = 0.5
+    max_backoff_seconds: float = 30.0
+    # Unexpected exceptions (bugs) get this many attempts before the record is dead-lettered.
+    max_attempts_for_unexpected_errors: int = 5
+
+    def backoff(self, attempt: int) -> float:
+        return float(
+            min(self.initial_backoff_seconds * 2 ** max(attempt - 1, 0), self.max_backoff_seconds)
+        )
+
+
+def consumer_config(
+    kafka: KafkaSettings,
+    client_id: str,
+    group_id: str,
+    *,
+    auto_offset_reset: str = "earliest",
+) -> dict[str, Any]:
+    """Every consumer setting, explicit. Offsets are committed by hand, after the effect."""
+    if not group_id:
+        raise ValueError("group_id is required (the service's one name)")
+    return {
+        **connection_config(kafka, client_id),
+        "group.id": group_id,
+        # Offsets are committed only after the database transaction; never in the background.
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        # A new group (a new service, a new read model) starts at the oldest retained event.
+        "auto.offset.reset": auto_offset_reset,
+        "isolation.level": "read_committed",
+        # Incremental rebalancing: adding a replica does not stop every partition.
+        "partition.assignment.strategy": "cooperative-sticky",
+        "session.timeout.ms": 45_000,
+        "heartbeat.interval.ms": 3_000,
+        # Well above the longest retry backoff, since the loop does not poll while it waits.
+        "max.poll.interval.ms": 300_000,
+        "enable.partition.eof": False,
+        # Topics are declared in infra/kafka/topics.yaml; a typo must not create a new one.
+        "allow.auto.create.topics": False,
+        "fetch.wait.max.ms": 500,
+        "max.partition.fetch.bytes": 1_048_576,
+    }
+
+
+def build_consumer(
+    kafka: KafkaSettings,
+    client_id: str,
+    group_id: str,
+    *,
+    auto_offset_reset: str = "earliest",
+) -> Consumer:
+    config = consumer_config(kafka, client_id, group_id, auto_offset_reset=auto_offset_reset)
+    config["error_cb"] = _log_client_error
+    return Consumer(config)
+
+
+def _log_client_error(error: KafkaError) -> None:
+    level = logging.CRITICAL if error.fatal() else logging.WARNING
+    logger.log(level, "kafka consumer error", extra={"kafka_error": error.name()})
+
+
+class KafkaRecord(Protocol):
+    """The part of ``confluent_kafka.Message`` the consumer reads."""
+
+    def topic(self) -> str | None: ...
+    def partition(self) -> int | None: ...
+    def offset(self) -> int | None: ...
+    def key(self) -> bytes | None: ...
+    def value(self) -> bytes | None: ...
+    def headers(self) -> RecordHeaders | None: ...
+    def error(self) -> KafkaError | None: ...
+
+
+class KafkaConsumerLike(Protocol):
+    """The part of ``confluent_kafka.Consumer`` the platform uses (fakes implement it too)."""
+
+    def subscribe(self, topics: list[str]) -> None: ...
+    def poll(self, timeout: float = ...) -> Any: ...
+    def seek(self, partition: TopicPartition) -> None: ...
+    def commit(
+        self, *, offsets: list[TopicPartition], asynchronous: Literal[False]
+    ) -> list[TopicPartition]: ...
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class _Route:
+    topic: str
+    payload_type: str
+    decode: Callable[[bytes], Message]
+    handler: Callable[[AsyncSession, Any], Awaitable[None]]
+    external: bool
+
+
+class _Outcome(Enum):
+    HANDLED = "handled"
+    DUPLICATE = "duplicate"
+    DEAD_LETTERED = "dead-lettered"
+    RETRY = "retry"
+
+
+@dataclass(frozen=True)
+class _Position:
+    topic: str
+    partition: int
+    offset: int
+
+
+# Errors that say "not now" rather than "never": the database, the network or a dependency.
+_TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    TransientError,
+    OSError,
+    TimeoutError,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.DisconnectionError,
+    sqlalchemy.exc.TimeoutError,
+    KafkaException,
+)
+# Errors that say the record itself is wrong: retrying cannot help.
+_POISON_ERRORS: tuple[type[BaseException], ...] = (
+    PoisonMessage,
+    EnvelopeError,
+    DecodeError,
+    pydantic.ValidationError,
+)
+
+
+class EventConsumer:
+    """Consumes registered topics for one consumer group; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        consumer: KafkaConsumerLike,
+        consumer_group: str,
+        sessions: SessionFactory,
+        inbox: Inbox,
+        dlq_producer: AsyncProducer,
+        on_dead_letter: DeadLetterHook | None = None,
+        retry: RetryPolicy | None = None,
+        poison_errors: tuple[type[BaseException], ...] = (),
+        transient_errors: tuple[type[BaseException], ...] = (),
+        poll_timeout_seconds: float = 1.0,
+        tracer_provider: TracerProvider | None = None,
+    ) -> None:
+        self._consumer = consumer
+        self._group = consumer_group
+        self._sessions = sessions
+        self._inbox = inbox
+        self._dlq = dlq_producer
+        self._on_dead_letter = on_dead_letter
+        self._retry = retry or RetryPolicy()
+        self._poison = _POISON_ERRORS + poison_errors
+        self._transient = _TRANSIENT_ERRORS + transient_errors
+        self._poll_timeout = poll_timeout_seconds
+        self._tracer = trace.get_tracer(__name__, tracer_provider=tracer_provider)
+        self._routes: dict[str, _Route] = {}
+        self._attempts: dict[_Position, int] = {}
+        self._unexpected_failures: dict[_Position, int] = {}
+        # Records already in the DLQ whose hook or commit still has to succeed: not sent twice.
+        self._dead_lettered: set[_Position] = set()
+        self._stopping = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    def register(
+        self,
+        topic: str,
+        message_type: type[M],
+        handler: Handler[M],
+        *,
+        external: bool = False,
+        decode: Callable[[bytes], M] | None = None,
+    ) -> None:
+        """Route ``topic`` to ``handler``.
+
+        ``external`` marks a partner topic: its trace headers are not trusted, so handling starts
+        a new trace and only links to theirs. ``decode`` replaces protobuf parsing (e.g. a
+        partner's JSON validated against its schema and normalised to ``message_type``).
+        """
+        validate_topic(topic)
+        if self._executor is not None:
+            raise RuntimeError("register handlers before run()")
+        if topic in self._routes:
+            raise ValueError(f"a handler is already registered for {topic}")
+        if not has_meta_field(message_type):
+            raise TypeError("event messages must have a field 'meta' of type EventMeta")
+        self._routes[topic] = _Route(
+            topic=topic,
+            payload_type=payload_type_of(message_type),
+            decode=decode or message_type.FromString,
+            handler=handler,
+            external=external,
+        )
+
+    @property
+    def topics(self) -> list[str]:
+        return list(self._routes)
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to return after the record in hand; safe from any thread."""
+        loop = self._loop
+        running = _running_loop()
+        if loop is not None and running is not loop:
+            loop.call_soon_threadsafe(self._stopping.set)
+        else:
+            self._stopping.set()
+
+    async def run(self) -> None:
+        """Subscribe and process records until :meth:`stop`; closes the consumer on the way out."""
+        if not self._routes:
+            raise RuntimeError("no handlers registered")
+        self._loop = asyncio.get_running_loop()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka-consumer")
+        try:
+            await self._call(self._consumer.subscribe, self.topics)
+            logger.info(
+                "consumer started",
+                extra={"consumer_group": self._group, "topics": ",".join(self.topics)},
+            )
+            while not self._stopping.is_set():
+                record = await self._call(self._consumer.poll, self._poll_timeout)
+                if record is not None:
+                    await self._receive(record)
+        finally:
+            await self._close()
+
+    async def _close(self) -> None:
+        executor = self._executor
+        try:
+            # Leaving the group promptly hands this consumer's partitions to the others now,
+            # not after session.timeout.ms.
+            await self._call(self._consumer.close)
+        except Exception as exc:
+            logger.warning("consumer close failed", extra=error_fields(exc))
+        finally:
+            if executor is not None:
+                executor.shutdown(wait=False)
+            logger.info("consumer stopped", extra={"consumer_group": self._group})
+
+    async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    async def _receive(self, record: KafkaRecord) -> None:
+        error = record.error()
+        if error is not None:
+            self._on_poll_error(error)
+            return
+        position = _position(record)
+        route = self._routes.get(position.topic)
+        if route is None:  # pragma: no cover - we only subscribe to routed topics
+            logger.error("record from an unrouted topic", extra={"topic": position.topic})
+            return
+        outcome = await self._process(route, record, position)
+        if outcome is _Outcome.RETRY:
+            await self._retry_later(position)
+            return
+        self._forget(position)
+        await self._commit(position)
+
+    def _on_poll_error(self, error: KafkaError) -> None:
+        if error.fatal():
+            raise KafkaException(error)
+        if error.code() != KafkaError._PARTITION_EOF:
+            logger.warning("kafka poll error", extra={"kafka_error": error.name()})
+
+    async def _process(self, route: _Route, record: KafkaRecord, position: _Position) -> _Outcome:
+        headers = tracing.decode_headers(record.headers())
+        context, links = _trace_parent(headers, external=route.external)
+        with self._tracer.start_as_current_span(
+            f"process {route.topic}",
+            context=context,
+            kind=SpanKind.CONSUMER,
+            links=links,
+            attributes=self._span_attributes(position),
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            outcome = await self._process_in_span(route, record, position, span)
+            span.set_attribute("xinyu.messaging.outcome", outcome.value)
+            return outcome
+
+    async def _process_in_span(
+        self, route: _Route, record: KafkaRecord, position: _Position, span: Span
+    ) -> _Outcome:
+        try:
+            message = _decode(route, record)
+        except Exception as exc:  # whatever a decoder raises, the bytes will never decode
+            _fail_span(span, exc)
+            return await self._dead_letter(record, position, _reason("undecodable", exc), None)
+        event_id = event_id_of(meta_of(message))
+        span.set_attribute(tracing.MESSAGING_MESSAGE_ID, str(event_id))
+        try:
+            applied = await self._apply(route, message, event_id)
+        except self._poison as exc:
+            _fail_span(span, exc)
+            return await self._dead_letter(record, position, _reason("rejected", exc), message)
+        except Exception as exc:
+            _fail_span(span, exc)
+            return await self._on_failure(record, position, exc, message)
+        if not applied:
+            logger.info("duplicate event skipped", extra=self._log_fields(position, event_id))
+            return _Outcome.DUPLICATE
+        logger.debug("event handled", extra=self._log_fields(position, event_id))
+        return _Outcome.HANDLED
+
+    async def _apply(self, route: _Route, message: Message, event_id: uuid.UUID) -> bool:
+        """Inbox row and effect in one transaction: both are stored, or neither is."""
+        async with self._sessions.begin() as session:
+            if not await self._inbox.claim(session, self._group, event_id, route.topic):
+                return False
+            await route.handler(session, message)
+        return True
+
+    async def _on_failure(
+        self, record: KafkaRecord, position: _Position, exc: Exception, message: Message
+    ) -> _Outcome:
+        fields = {**self._log_fields(position, None), **error_fields(exc)}
+        if self._is_transient(exc):
+            logger.warning("transient failure; will retry", extra=fields)
+            return _Outcome.RETRY
+        failures = self._unexpected_failures.get(position, 0) + 1
+        self._unexpected_failures[position] = failures
+        if failures < self._retry.max_attempts_for_unexpected_errors:
+            logger.error("handler failed; will retry", extra={**fields, "attempt": failures})
+            return _Outcome.RETRY
+        logger.error("handler kept failing; dead-lettering", extra=fields)
+        return await self._dead_letter(record, position, _reason("handler-failed", exc), message)
+
+    async def _dead_letter(
+        self, record: KafkaRecord, position: _Position, reason: str, message: Message | None
+    ) -> _Outcome:
+        """DLQ the original bytes, then tell the hook; any failure retries, nothing is dropped."""
+        letter = self._letter(record, position, reason, message)
+        if position not in self._dead_lettered:
+            report = await self._dlq.send(self._dlq_record(record, letter))
+            if not report.delivered:
+                logger.error(
+                    "dead-letter produce failed; will retry",
+                    extra={**self._log_fields(position, None), "kafka_error": report.error},
+                )
+                return _Outcome.RETRY
+            self._dead_lettered.add(position)
+            logger.warning(
+                "event dead-lettered",
+                extra={**self._log_fields(position, letter.event_id), "reason": reason},
+            )
+        if self._on_dead_letter is not None:
+            try:
+                await self._on_dead_letter(letter)
+            except Exception as exc:
+                logger.error(
+                    "dead-letter hook failed; will retry",
+                    extra={**self._log_fields(position, letter.event_id), **error_fields(exc)},
+                )
+                return _Outcome.RETRY
+        return _Outcome.DEAD_LETTERED
+
+    def _is_transient(self, exc: Exception) -> bool:
+        if isinstance(exc, self._transient):
+            return True
+        # SQLAlchemy flags errors that broke the connection, whatever their DBAPI class.
+        return isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated
+
+    def _letter(
+        self, record: KafkaRecord, position: _Position, reason: str, message: Message | None
+    ) -> DeadLetter:
+        event_id: uuid.UUID | None = None
+        subject: str | None = None
+        if message is not None:
+            meta = meta_of(message)
+            event_id = event_id_of(meta)
+            subject = meta.subject
+        return DeadLetter(
+            topic=position.topic,
+            partition=position.partition,
+            offset=position.offset,
+            consumer_group=self._group,
+            reason=reason,
+            dlq_topic=dlq_topic(position.topic),
+            event_id=event_id,
+            subject=subject,
+            key=record.key(),
+            value=record.value() or b"",
+        )
+
+    def _dlq_record(self, record: KafkaRecord, letter: DeadLetter) -> OutgoingRecord:
+        headers: Headers = header_items(record.headers())
+        headers += [
+            (DLQ_REASON, letter.reason.encode()),
+            (DLQ_ORIGINAL_TOPIC, letter.topic.encode()),
+            (DLQ_ORIGINAL_PARTITION, str(letter.partition).encode()),
+            (DLQ_ORIGINAL_OFFSET, str(letter.offset).encode()),
+            (DLQ_CONSUMER_GROUP, self._group.encode()),
+        ]
+        return OutgoingRecord(
+            topic=letter.dlq_topic, key=letter.key, value=letter.value, headers=headers
+        )
+
+    async def _retry_later(self, position: _Position) -> None:
+        attempt = self._attempts.get(position, 0) + 1
+        self._attempts[position] = attempt
+        # Rewind so the next poll returns this record again. Polling on (rather than sleeping in
+        # a retry loop) keeps the consumer in its group however long the database is down.
+        try:
+            await self._call(
+                self._consumer.seek,
+                TopicPartition(position.topic, position.partition, position.offset),
+            )
+        except KafkaException as exc:
+            # The partition was revoked meanwhile; its new owner will process the record.
+            logger.warning(
+                "seek failed", extra={**self._log_fields(position, None), **error_fields(exc)}
+            )
+            self._forget(position)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=self._retry.backoff(attempt))
+
+    async def _commit(self, position: _Position) -> None:
+        try:
+            await self._call(
+                self._consumer.commit,
+                offsets=[TopicPartition(position.topic, position.partition, position.offset + 1)],
+                asynchronous=False,
+            )
+        except KafkaException as exc:
+            # Typically a rebalance took the partition. The effect is stored and the inbox will
+            # drop the redelivery, so losing this commit costs a repeat, not correctness.
+            logger.warning(
+                "offset commit failed",
+                extra={**self._log_fields(position, None), **error_fields(exc)},
+            )
+
+    def _forget(self, position: _Position) -> None:
+        self._attempts.pop(position, None)
+        self._unexpected_failures.pop(position, None)
+        self._dead_lettered.discard(position)
+
+    def _span_attributes(self, position: _Position) -> dict[str, str | int]:
+        return {
+            tracing.MESSAGING_SYSTEM: "kafka",
+            tracing.MESSAGING_DESTINATION: position.topic,
+            tracing.MESSAGING_OPERATION_TYPE: "process",
+            tracing.MESSAGING_OPERATION_NAME: "process",
+            tracing.MESSAGING_CONSUMER_GROUP: self._group,
+            tracing.MESSAGING_PARTITION: str(position.partition),
+            tracing.MESSAGING_OFFSET: position.offset,
+        }
+
+    def _log_fields(self, position: _Position, event_id: uuid.UUID | None) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "topic": position.topic,
+            "partition": position.partition,
+            "offset": position.offset,
+            "consumer_group": self._group,
+        }
+        if event_id is not None:
+            fields["event_id"] = str(event_id)
+        return fields
+
+
+def _trace_parent(headers: dict[str, str], *, external: bool) -> tuple[Context, list[Link]]:
+    """Our own producers' context becomes the parent; a partner's is only linked to."""
+    remote = tracing.context_from_headers(headers)
+    if not external:
+        return remote, []
+    remote_span = trace.get_current_span(remote).get_span_context()
+    links = [Link(remote_span, {"xinyu.link.untrusted": True})] if remote_span.is_valid else []
+    return Context(), links
+
+
+def _decode(route: _Route, record: KafkaRecord) -> Message:
+    message = route.decode(record.value() or b"")
+    meta = validate_event(message)
+    if meta.payload_type != route.payload_type:
+        raise EnvelopeError("payload type does not match the topic's message type")
+    return message
+
+
+def _position(record: KafkaRecord) -> _Position:
+    topic, partition, offset = record.topic(), record.partition(), record.offset()
+    if topic is None or partition is None or offset is None:
+        raise ValueError("a consumed record has a topic, partition and offset")
+    return _Position(topic, partition, offset)
+
+
+def _reason(kind: str, exc: BaseException) -> str:
+    """A DLQ reason from the exception's type (and a PoisonMessage's own code), never its text."""
+    if isinstance(exc, PoisonMessage):
+        return f"{kind}:{exc.reason}"
+    return f"{kind}:{error_type(exc)}"
+
+
+def _fail_span(span: Span, exc: BaseException) -> None:
+    # Not span.record_exception: the exception message may quote personal data.
+    span.set_attribute(tracing.ERROR_TYPE, error_type(exc))
+    span.set_status(Status(StatusCode.ERROR, error_type(exc)))
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
