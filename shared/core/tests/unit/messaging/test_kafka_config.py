@@ -43,7 +43,6 @@ def test_producer_config_states_every_setting() -> None:
         "retry.backoff.max.ms": 1_000,
         "delivery.timeout.ms": 30_000,
         "request.timeout.ms": 10_000,
-        "enable.gapless.guarantee": False,
         "linger.ms": 5,
         "batch.num.messages": 10_000,
         "batch.size": 1_000_000,
@@ -62,6 +61,8 @@ def test_producer_guarantees_hold_whatever_else_changes() -> None:
     # Idempotence keeps order with at most 5 in flight; more would be refused by librdkafka.
     assert 1 <= config["max.in.flight.requests.per.connection"] <= 5
     assert config["request.timeout.ms"] < config["delivery.timeout.ms"]
+    # Experimental and fatal on any gap; the outbox repairs gaps by re-sending instead.
+    assert "enable.gapless.guarantee" not in config
 
 
 def test_consumer_config_states_every_setting() -> None:
