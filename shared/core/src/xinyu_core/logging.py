@@ -77,5 +77,7 @@ def configure_logging(service_name: str, level: str = "INFO", stream: Any = None
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level.upper())
-    # Access logs of HTTP servers carry full URLs and query strings; keep them out.
+    # Access logs and HTTP client request lines carry full URLs (with ids and query strings);
+    # keep them out. Failures still reach the log through the callers' own messages.
     logging.getLogger("uvicorn.access").disabled = True
+    logging.getLogger("httpx").setLevel(logging.WARNING)

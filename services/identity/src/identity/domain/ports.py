@@ -24,8 +24,13 @@ class IdentityEvents(Protocol):
 
 
 class UnitOfWork(Protocol):
-    students: StudentRepository
-    events: IdentityEvents
+    """One transaction: what ``students`` changes and what ``events`` records commit together."""
+
+    @property
+    def students(self) -> StudentRepository: ...
+
+    @property
+    def events(self) -> IdentityEvents: ...
 
 
 class UnitOfWorkFactory(Protocol):

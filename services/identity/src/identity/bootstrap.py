@@ -1,0 +1,77 @@
+"""Composition root of identity: the only place its objects are built."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from opentelemetry.sdk.trace import TracerProvider
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from identity.adapters.db.repository import SqlUnitOfWorkFactory
+from identity.adapters.db.tables import outbox
+from identity.api.servicer import IdentityServicer
+from identity.config import IdentitySettings
+from identity.domain.use_cases import StudentDirectory
+from xinyu.identity.v1 import identity_pb2_grpc
+from xinyu_core.auth import build_token_verifier
+from xinyu_core.db import make_engine, make_session_factory
+from xinyu_core.grpc.server import GrpcServer, Registration, build_server
+from xinyu_core.messaging import (
+    AsyncProducer,
+    OutboxRelay,
+    OutboxWriter,
+    PostgresOutbox,
+    build_producer,
+)
+from xinyu_core.settings import Environment
+
+SERVICE = "identity"
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+
+
+@dataclass
+class Identity:
+    server: GrpcServer
+    relay: OutboxRelay
+    engine: AsyncEngine
+    producer: AsyncProducer
+    http: httpx.AsyncClient
+
+    async def close(self) -> None:
+        self.relay.stop()
+        await self.producer.close()
+        await self.engine.dispose()
+        await self.http.aclose()
+
+
+def build(settings: IdentitySettings, tracer_provider: TracerProvider | None = None) -> Identity:
+    engine = make_engine(settings.database_url.get_secret_value())
+    sessions = make_session_factory(engine)
+    producer = AsyncProducer(build_producer(settings.kafka, client_id=SERVICE))
+    relay = OutboxRelay(
+        sessions,
+        PostgresOutbox(outbox),
+        producer,
+        poll_interval_seconds=1.0,
+        tracer_provider=tracer_provider,
+    )
+    directory = StudentDirectory(
+        SqlUnitOfWorkFactory(sessions, OutboxWriter(outbox, on_commit=relay.wake))
+    )
+    http = httpx.AsyncClient()
+    server = build_server(
+        settings.grpc_listen,
+        [
+            Registration(
+                "xinyu.identity.v1.IdentityService",
+                identity_pb2_grpc.add_IdentityServiceServicer_to_server,
+                IdentityServicer(directory),
+            )
+        ],
+        build_token_verifier(settings.keycloak, http),
+        reflection_enabled=settings.environment != Environment.PRODUCTION,
+        tracer_provider=tracer_provider,
+    )
+    return Identity(server=server, relay=relay, engine=engine, producer=producer, http=http)
