@@ -16,7 +16,7 @@ PATH="$venv_bin:$PATH" "$venv_bin/python" -m grpc_tools.protoc \
   --grpc_python_out="$out" \
   --mypy_out="$out" \
   --mypy_grpc_out="$out" \
-  "${protos[@]}"
+  "${protos[@]}" 2> >(grep -v '^Writing mypy to' >&2)
 
 # Every generated folder is a regular package so mypy and the build backend both see it.
 find "$out/xinyu" -type d -exec sh -c 'for d; do [ -f "$d/__init__.py" ] || : > "$d/__init__.py"; done' _ {} +

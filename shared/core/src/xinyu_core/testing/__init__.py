@@ -18,5 +18,5 @@ def principal(
         roles=frozenset(roles),
         org_unit=org_unit,
         client_id="xinyu-cli",
-        token="unit-test-token",
+        token="unit-test-token",  # noqa: S106 - a label, not a credential
     )
