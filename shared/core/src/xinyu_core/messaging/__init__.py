@@ -1,7 +1,32 @@
 """The chassis's Kafka layer: envelope rules, outbox, relay, inbox and an idempotent consumer.
 
 Nothing here builds a client or touches the broker at import time; a service's ``bootstrap.py``
-builds one producer, the relay and its consumers and passes them where they are needed.
+builds them and passes them where they are needed::
+
+    # tables.py — both tables join the service's own MetaData, so Alembic creates them
+    outbox = outbox_table(metadata)
+    inbox = inbox_table(metadata)
+
+    # bootstrap.py
+    producer = AsyncProducer(build_producer(settings.kafka, client_id="identity"))
+    relay = OutboxRelay(sessions, PostgresOutbox(outbox), producer)
+    writer = OutboxWriter(outbox, on_commit=relay.wake)  # given to repositories / use cases
+    consumer = EventConsumer(
+        consumer=build_consumer(settings.kafka, client_id="archives", group_id="archives"),
+        consumer_group="archives",
+        sessions=sessions,
+        inbox=PostgresInbox(inbox),
+        dlq_producer=producer,
+        on_dead_letter=raise_review_task,
+    )
+    consumer.register("identity.student.enrolled.v1", StudentEnrolled, on_student_enrolled)
+
+    # __main__.py — run until a signal, then stop() both and await their tasks
+    await asyncio.gather(relay.run(), consumer.run())
+
+    # a use case, inside its own transaction
+    stamp(event, "identity", str(student.id))
+    await writer.add(session, "identity.student.enrolled.v1", event)
 """
 
 from xinyu_core.messaging.consumer import (
