@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -39,6 +40,8 @@ LOGS = DATA / "logs"
 RUN = DATA / "run"
 SUPERVISORD_CONF = DATA / "supervisord.conf"
 SOCKET = RUN / "supervisor.sock"
+if len(str(SOCKET)) > 100:  # AF_UNIX paths are limited to ~107 bytes: a deep clone gets /tmp
+    SOCKET = Path("/tmp") / f"xinyu-supervisor-{hashlib.sha256(bytes(ROOT)).hexdigest()[:12]}.sock"  # noqa: S108
 PIDFILE = RUN / "supervisord.pid"
 BIN = Path(sys.executable).parent
 
