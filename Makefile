@@ -78,7 +78,7 @@ test-unit: bootstrap ## Unit tests: no servers
 
 .PHONY: test-integration
 test-integration: bootstrap ## Integration tests against the real local servers (starts them)
-	@$(PYTEST) -m integration shared services infra/tests
+	@$(PYTEST) -m integration shared services infra/tests e2e
 
 .PHONY: test-e2e
 test-e2e: bootstrap ## End-to-end tests through the gateway (starts the platform)

@@ -55,8 +55,9 @@ class Principal:
 
     @property
     def group_pattern(self) -> str:
-        """Services use one consumer group named exactly like them; others a prefix."""
-        return "LITERAL" if self.kind == "service" else "PREFIXED"
+        """Every principal's groups start with its name: a service's live group is exactly its
+        name (``archives``), and replays or tests use ``<name>.<purpose>`` beside it."""
+        return "PREFIXED"
 
 
 @dataclass

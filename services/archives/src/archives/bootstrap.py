@@ -74,14 +74,24 @@ def build_server_side(
 
 
 def build_enrolment_consumer(
-    settings: ArchivesSettings, tracer_provider: TracerProvider | None = None
+    settings: ArchivesSettings,
+    tracer_provider: TracerProvider | None = None,
+    *,
+    group_id: str = SERVICE,
+    auto_offset_reset: str = "earliest",
 ) -> Archives:
-    """Opens a file for every enrolled student (R3). Consumer group = the service's name."""
+    """Opens a file for every enrolled student (R3). The consumer group is the service's name;
+    tests and replays use groups prefixed with it."""
     engine = make_engine(settings.database_url.get_secret_value(), pool_size=2)
     dlq = AsyncProducer(build_producer(settings.kafka, client_id=f"{SERVICE}-dlq"))
     consumer = EventConsumer(
-        consumer=build_consumer(settings.kafka, client_id=SERVICE, group_id=SERVICE),
-        consumer_group=SERVICE,
+        consumer=build_consumer(
+            settings.kafka,
+            client_id=SERVICE,
+            group_id=group_id,
+            auto_offset_reset=auto_offset_reset,
+        ),
+        consumer_group=group_id,
         sessions=make_session_factory(engine),
         inbox=PostgresInbox(inbox),
         dlq_producer=dlq,
