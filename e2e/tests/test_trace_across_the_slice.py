@@ -122,19 +122,26 @@ async def test_one_trace_covers_http_grpc_kafka_and_the_consumer(
         )
     assert reply.status_code == 201, reply.text
 
-    def consumer_spans() -> list[ReadableSpan]:
-        return [s for s in exporter.get_finished_spans() if s.kind == SpanKind.CONSUMER]
+    def request_trace() -> int:
+        server_spans = [
+            s
+            for s in exporter.get_finished_spans()
+            if s.kind == SpanKind.SERVER and s.name.startswith("POST /v1/students")
+        ]
+        assert server_spans, "the gateway recorded no server span"
+        return server_spans[-1].context.trace_id
 
-    for _ in range(200):
-        if consumer_spans():
+    trace_id = request_trace()
+
+    def spans_of_request() -> list[ReadableSpan]:
+        return [s for s in exporter.get_finished_spans() if s.context.trace_id == trace_id]
+
+    # The consumer may first replay older events of the topic; wait for this request's own.
+    for _ in range(300):
+        if any(s.kind == SpanKind.CONSUMER for s in spans_of_request()):
             break
         await asyncio.sleep(0.1)
-    finished = exporter.get_finished_spans()
-    http_server = next(
-        s for s in finished if s.kind == SpanKind.SERVER and s.name.startswith("POST")
-    )
-    trace_id = http_server.context.trace_id
-    in_trace = [s for s in finished if s.context.trace_id == trace_id]
+    in_trace = spans_of_request()
     names = " | ".join(sorted(s.name for s in in_trace))
     assert any(s.kind == SpanKind.CLIENT and "IdentityService" in s.name for s in in_trace), names
     assert any(s.kind == SpanKind.SERVER and "IdentityService" in s.name for s in in_trace), names
@@ -143,7 +150,7 @@ async def test_one_trace_covers_http_grpc_kafka_and_the_consumer(
         s.kind == SpanKind.CONSUMER and "identity.student.enrolled.v1" in s.name for s in in_trace
     ), names
     # No personal data in any span: neither the student number nor the name.
-    for span in finished:
+    for span in exporter.get_finished_spans():
         rendered = span.to_json()
         assert number not in rendered
         assert "追踪学生" not in rendered
