@@ -318,10 +318,7 @@ async def test_c_poison_goes_to_the_dlq_with_its_reason_and_the_next_event_is_ha
     scenario: Scenario, probe: Any, rows: Any
 ) -> None:
     if not await asyncio.to_thread(probe.partitions, SCRATCH_DLQ):
-        pytest.fail(
-            f"{SCRATCH_DLQ} does not exist: infra/kafka/provision.py derives DLQs only for "
-            "topics with a `service` consumer, and the scratch topic's consumer is `tests`"
-        )
+        pytest.fail(f"{SCRATCH_DLQ} does not exist: provision the topics (infra/local/stack up)")
     group = probe.new_group()
     await asyncio.to_thread(probe.start_group_at_end, group, SCRATCH)
     dlq_since = await asyncio.to_thread(probe.ends, SCRATCH_DLQ)
