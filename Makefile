@@ -9,6 +9,7 @@ SHELL := /bin/bash
 ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 UV_VERSION := 0.13.8
 BUF_VERSION := v1.75.0
+HELM_VERSION := v3.22.0
 TOOLS := $(ROOT)/.cache/bin
 export PATH := $(TOOLS):$(HOME)/.local/bin:/usr/local/go/bin:$(PATH)
 export XINYU_ROOT := $(ROOT)
@@ -22,13 +23,16 @@ help: ## List the targets
 # --- tools -------------------------------------------------------------------------------
 
 .PHONY: bootstrap
-bootstrap: ## Install uv, the Python workspace and buf (idempotent)
+bootstrap: ## Install uv, the Python workspace, buf and helm (idempotent)
 	@command -v uv >/dev/null 2>&1 && uv --version | grep -q "$(UV_VERSION)" \
 	  || python3 -m pip install --quiet --user "uv==$(UV_VERSION)"
 	@uv sync --frozen --quiet
 	@[ -x "$(TOOLS)/buf" ] && "$(TOOLS)/buf" --version | grep -q "$(BUF_VERSION:v%=%)" \
 	  || { echo "installing buf $(BUF_VERSION) (Go module proxy; a few minutes once)"; \
 	       GOBIN="$(TOOLS)" GOFLAGS=-mod=mod go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION); }
+	@go version -m "$(TOOLS)/helm" 2>/dev/null | grep -q "helm.sh/helm/v3[[:space:]]*$(HELM_VERSION)" \
+	  || { echo "installing helm $(HELM_VERSION) (Go module proxy; about 2 minutes once)"; \
+	       GOBIN="$(TOOLS)" GOFLAGS=-mod=mod go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION); }
 
 # --- contracts ---------------------------------------------------------------------------
 
@@ -48,10 +52,12 @@ proto-check: bootstrap ## buf lint, and fail when the committed generated code i
 # --- quality -----------------------------------------------------------------------------
 
 .PHONY: lint
-lint: bootstrap ## Ruff (lint and format) and mypy
+lint: bootstrap ## Ruff (lint and format), mypy, and the Helm charts (lint, render, validate)
 	@$(UV_RUN) ruff check .
 	@$(UV_RUN) ruff format --check .
-	@$(UV_RUN) mypy shared/core/src services/*/src e2e/src infra/local
+	@$(UV_RUN) mypy shared/core/src services/*/src e2e/src infra/local \
+	  charts/xinyu/render_infra.py charts/validate_rendered.py
+	@charts/check.sh
 
 # --- the local stack ---------------------------------------------------------------------
 
