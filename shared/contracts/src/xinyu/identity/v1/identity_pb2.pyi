@@ -3,9 +3,12 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -17,8 +20,142 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _Gender:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _GenderEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Gender.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    GENDER_UNSPECIFIED: _Gender.ValueType  # 0
+    GENDER_MALE: _Gender.ValueType  # 1
+    GENDER_FEMALE: _Gender.ValueType  # 2
+
+class Gender(_Gender, metaclass=_GenderEnumTypeWrapper): ...
+
+GENDER_UNSPECIFIED: Gender.ValueType  # 0
+GENDER_MALE: Gender.ValueType  # 1
+GENDER_FEMALE: Gender.ValueType  # 2
+Global___Gender: _TypeAlias = Gender  # noqa: Y015
+
+class _SchoolType:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SchoolTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SchoolType.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SCHOOL_TYPE_UNSPECIFIED: _SchoolType.ValueType  # 0
+    SCHOOL_TYPE_PRIMARY: _SchoolType.ValueType  # 1
+    SCHOOL_TYPE_JUNIOR: _SchoolType.ValueType  # 2
+    SCHOOL_TYPE_SENIOR: _SchoolType.ValueType  # 3
+    SCHOOL_TYPE_NINE_YEAR: _SchoolType.ValueType  # 4
+    SCHOOL_TYPE_TWELVE_YEAR: _SchoolType.ValueType  # 5
+    SCHOOL_TYPE_VOCATIONAL: _SchoolType.ValueType  # 6
+
+class SchoolType(_SchoolType, metaclass=_SchoolTypeEnumTypeWrapper): ...
+
+SCHOOL_TYPE_UNSPECIFIED: SchoolType.ValueType  # 0
+SCHOOL_TYPE_PRIMARY: SchoolType.ValueType  # 1
+SCHOOL_TYPE_JUNIOR: SchoolType.ValueType  # 2
+SCHOOL_TYPE_SENIOR: SchoolType.ValueType  # 3
+SCHOOL_TYPE_NINE_YEAR: SchoolType.ValueType  # 4
+SCHOOL_TYPE_TWELVE_YEAR: SchoolType.ValueType  # 5
+SCHOOL_TYPE_VOCATIONAL: SchoolType.ValueType  # 6
+Global___SchoolType: _TypeAlias = SchoolType  # noqa: Y015
+
+class _DepartmentType:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DepartmentTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DepartmentType.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DEPARTMENT_TYPE_UNSPECIFIED: _DepartmentType.ValueType  # 0
+    DEPARTMENT_TYPE_POLICE: _DepartmentType.ValueType  # 1
+    DEPARTMENT_TYPE_CYBERSPACE: _DepartmentType.ValueType  # 2
+    DEPARTMENT_TYPE_HEALTH_COMMISSION: _DepartmentType.ValueType  # 3
+    DEPARTMENT_TYPE_HOSPITAL: _DepartmentType.ValueType  # 4
+    DEPARTMENT_TYPE_WOMENS_FEDERATION: _DepartmentType.ValueType  # 5
+    DEPARTMENT_TYPE_FAMILY_STATION: _DepartmentType.ValueType  # 6
+    DEPARTMENT_TYPE_YOUTH_LEAGUE: _DepartmentType.ValueType  # 7
+    DEPARTMENT_TYPE_COUNTY_CENTRE: _DepartmentType.ValueType  # 8
+
+class DepartmentType(_DepartmentType, metaclass=_DepartmentTypeEnumTypeWrapper): ...
+
+DEPARTMENT_TYPE_UNSPECIFIED: DepartmentType.ValueType  # 0
+DEPARTMENT_TYPE_POLICE: DepartmentType.ValueType  # 1
+DEPARTMENT_TYPE_CYBERSPACE: DepartmentType.ValueType  # 2
+DEPARTMENT_TYPE_HEALTH_COMMISSION: DepartmentType.ValueType  # 3
+DEPARTMENT_TYPE_HOSPITAL: DepartmentType.ValueType  # 4
+DEPARTMENT_TYPE_WOMENS_FEDERATION: DepartmentType.ValueType  # 5
+DEPARTMENT_TYPE_FAMILY_STATION: DepartmentType.ValueType  # 6
+DEPARTMENT_TYPE_YOUTH_LEAGUE: DepartmentType.ValueType  # 7
+DEPARTMENT_TYPE_COUNTY_CENTRE: DepartmentType.ValueType  # 8
+Global___DepartmentType: _TypeAlias = DepartmentType  # noqa: Y015
+
+class _PersonKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PersonKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PersonKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PERSON_KIND_UNSPECIFIED: _PersonKind.ValueType  # 0
+    PERSON_KIND_STAFF: _PersonKind.ValueType  # 1
+    PERSON_KIND_GUARDIAN: _PersonKind.ValueType  # 2
+
+class PersonKind(_PersonKind, metaclass=_PersonKindEnumTypeWrapper): ...
+
+PERSON_KIND_UNSPECIFIED: PersonKind.ValueType  # 0
+PERSON_KIND_STAFF: PersonKind.ValueType  # 1
+PERSON_KIND_GUARDIAN: PersonKind.ValueType  # 2
+Global___PersonKind: _TypeAlias = PersonKind  # noqa: Y015
+
+class _RelationshipKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RelationshipKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RelationshipKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RELATIONSHIP_KIND_UNSPECIFIED: _RelationshipKind.ValueType  # 0
+    RELATIONSHIP_KIND_GUARDIAN_OF: _RelationshipKind.ValueType  # 1
+    RELATIONSHIP_KIND_HEAD_TEACHER_OF: _RelationshipKind.ValueType  # 2
+    RELATIONSHIP_KIND_SUBJECT_TEACHER_OF: _RelationshipKind.ValueType  # 3
+    RELATIONSHIP_KIND_MENTOR_OF: _RelationshipKind.ValueType  # 4
+    RELATIONSHIP_KIND_PSYCH_TEACHER_OF: _RelationshipKind.ValueType  # 5
+
+class RelationshipKind(_RelationshipKind, metaclass=_RelationshipKindEnumTypeWrapper): ...
+
+RELATIONSHIP_KIND_UNSPECIFIED: RelationshipKind.ValueType  # 0
+RELATIONSHIP_KIND_GUARDIAN_OF: RelationshipKind.ValueType  # 1
+RELATIONSHIP_KIND_HEAD_TEACHER_OF: RelationshipKind.ValueType  # 2
+RELATIONSHIP_KIND_SUBJECT_TEACHER_OF: RelationshipKind.ValueType  # 3
+RELATIONSHIP_KIND_MENTOR_OF: RelationshipKind.ValueType  # 4
+RELATIONSHIP_KIND_PSYCH_TEACHER_OF: RelationshipKind.ValueType  # 5
+Global___RelationshipKind: _TypeAlias = RelationshipKind  # noqa: Y015
+
+class _TransferKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TransferKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TransferKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TRANSFER_KIND_UNSPECIFIED: _TransferKind.ValueType  # 0
+    TRANSFER_KIND_TRANSFER: _TransferKind.ValueType  # 1
+    """Another school at the same level, in the same or another county."""
+    TRANSFER_KIND_PROMOTION: _TransferKind.ValueType  # 2
+    """The next level (primary → junior → senior)."""
+
+class TransferKind(_TransferKind, metaclass=_TransferKindEnumTypeWrapper): ...
+
+TRANSFER_KIND_UNSPECIFIED: TransferKind.ValueType  # 0
+TRANSFER_KIND_TRANSFER: TransferKind.ValueType  # 1
+"""Another school at the same level, in the same or another county."""
+TRANSFER_KIND_PROMOTION: TransferKind.ValueType  # 2
+"""The next level (primary → junior → senior)."""
+Global___TransferKind: _TypeAlias = TransferKind  # noqa: Y015
+
 @_typing.final
 class Student(_message.Message):
+    """Dates are ISO 8601 calendar dates ("2026-09-01") in string fields; empty means unset."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     STUDENT_ID_FIELD_NUMBER: _builtins.int
@@ -27,6 +164,10 @@ class Student(_message.Message):
     SCHOOL_CODE_FIELD_NUMBER: _builtins.int
     COUNTY_CODE_FIELD_NUMBER: _builtins.int
     ENROLLED_AT_FIELD_NUMBER: _builtins.int
+    GENDER_FIELD_NUMBER: _builtins.int
+    BIRTH_DATE_FIELD_NUMBER: _builtins.int
+    RESIDENT_ID_MASKED_FIELD_NUMBER: _builtins.int
+    CLASS_CODE_FIELD_NUMBER: _builtins.int
     student_id: _builtins.str
     """The platform's opaque id (UUID)."""
     student_number: _builtins.str
@@ -34,6 +175,11 @@ class Student(_message.Message):
     full_name: _builtins.str
     school_code: _builtins.str
     county_code: _builtins.str
+    gender: Global___Gender.ValueType
+    birth_date: _builtins.str
+    resident_id_masked: _builtins.str
+    """e.g. "360702********123X"; the clear number is never stored."""
+    class_code: _builtins.str
     @_builtins.property
     def enrolled_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -45,10 +191,14 @@ class Student(_message.Message):
         school_code: _builtins.str = ...,
         county_code: _builtins.str = ...,
         enrolled_at: _timestamp_pb2.Timestamp | None = ...,
+        gender: Global___Gender.ValueType = ...,
+        birth_date: _builtins.str = ...,
+        resident_id_masked: _builtins.str = ...,
+        class_code: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["enrolled_at", b"enrolled_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["county_code", b"county_code", "enrolled_at", b"enrolled_at", "full_name", b"full_name", "school_code", b"school_code", "student_id", b"student_id", "student_number", b"student_number"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "class_code", b"class_code", "county_code", b"county_code", "enrolled_at", b"enrolled_at", "full_name", b"full_name", "gender", b"gender", "resident_id_masked", b"resident_id_masked", "school_code", b"school_code", "student_id", b"student_id", "student_number", b"student_number"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -62,10 +212,20 @@ class EnrolStudentRequest(_message.Message):
     FULL_NAME_FIELD_NUMBER: _builtins.int
     SCHOOL_CODE_FIELD_NUMBER: _builtins.int
     COUNTY_CODE_FIELD_NUMBER: _builtins.int
+    GENDER_FIELD_NUMBER: _builtins.int
+    BIRTH_DATE_FIELD_NUMBER: _builtins.int
+    RESIDENT_ID_FIELD_NUMBER: _builtins.int
+    CLASS_CODE_FIELD_NUMBER: _builtins.int
     student_number: _builtins.str
     full_name: _builtins.str
     school_code: _builtins.str
     county_code: _builtins.str
+    gender: Global___Gender.ValueType
+    birth_date: _builtins.str
+    resident_id: _builtins.str
+    """Optional; validated (GB 11643 check digit) and stored only as keyed hash and masked form."""
+    class_code: _builtins.str
+    """Optional; a class of the same school."""
     def __init__(
         self,
         *,
@@ -73,10 +233,14 @@ class EnrolStudentRequest(_message.Message):
         full_name: _builtins.str = ...,
         school_code: _builtins.str = ...,
         county_code: _builtins.str = ...,
+        gender: Global___Gender.ValueType = ...,
+        birth_date: _builtins.str = ...,
+        resident_id: _builtins.str = ...,
+        class_code: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["county_code", b"county_code", "full_name", b"full_name", "school_code", b"school_code", "student_number", b"student_number"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "class_code", b"class_code", "county_code", b"county_code", "full_name", b"full_name", "gender", b"gender", "resident_id", b"resident_id", "school_code", b"school_code", "student_number", b"student_number"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -144,3 +308,934 @@ class GetStudentResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetStudentResponse: _TypeAlias = GetStudentResponse  # noqa: Y015
+
+@_typing.final
+class TransferStudentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STUDENT_ID_FIELD_NUMBER: _builtins.int
+    TO_SCHOOL_CODE_FIELD_NUMBER: _builtins.int
+    TO_CLASS_CODE_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    EFFECTIVE_ON_FIELD_NUMBER: _builtins.int
+    student_id: _builtins.str
+    to_school_code: _builtins.str
+    to_class_code: _builtins.str
+    """Optional class at the new school."""
+    kind: Global___TransferKind.ValueType
+    effective_on: _builtins.str
+    def __init__(
+        self,
+        *,
+        student_id: _builtins.str = ...,
+        to_school_code: _builtins.str = ...,
+        to_class_code: _builtins.str = ...,
+        kind: Global___TransferKind.ValueType = ...,
+        effective_on: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["effective_on", b"effective_on", "kind", b"kind", "student_id", b"student_id", "to_class_code", b"to_class_code", "to_school_code", b"to_school_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransferStudentRequest: _TypeAlias = TransferStudentRequest  # noqa: Y015
+
+@_typing.final
+class TransferStudentResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STUDENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def student(self) -> Global___Student: ...
+    def __init__(
+        self,
+        *,
+        student: Global___Student | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["student", b"student"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["student", b"student"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransferStudentResponse: _TypeAlias = TransferStudentResponse  # noqa: Y015
+
+@_typing.final
+class School(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHOOL_CODE_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    COUNTY_CODE_FIELD_NUMBER: _builtins.int
+    SCHOOL_TYPE_FIELD_NUMBER: _builtins.int
+    ENROLMENT_FIELD_NUMBER: _builtins.int
+    HAS_COUNSELLING_STATION_FIELD_NUMBER: _builtins.int
+    HAS_HOTLINE_FIELD_NUMBER: _builtins.int
+    HAS_COUNSELLOR_FIELD_NUMBER: _builtins.int
+    IS_SPECIALTY_SCHOOL_FIELD_NUMBER: _builtins.int
+    school_code: _builtins.str
+    name: _builtins.str
+    county_code: _builtins.str
+    school_type: Global___SchoolType.ValueType
+    enrolment: _builtins.int
+    has_counselling_station: _builtins.bool
+    has_hotline: _builtins.bool
+    has_counsellor: _builtins.bool
+    is_specialty_school: _builtins.bool
+    def __init__(
+        self,
+        *,
+        school_code: _builtins.str = ...,
+        name: _builtins.str = ...,
+        county_code: _builtins.str = ...,
+        school_type: Global___SchoolType.ValueType = ...,
+        enrolment: _builtins.int = ...,
+        has_counselling_station: _builtins.bool = ...,
+        has_hotline: _builtins.bool = ...,
+        has_counsellor: _builtins.bool = ...,
+        is_specialty_school: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["county_code", b"county_code", "enrolment", b"enrolment", "has_counselling_station", b"has_counselling_station", "has_counsellor", b"has_counsellor", "has_hotline", b"has_hotline", "is_specialty_school", b"is_specialty_school", "name", b"name", "school_code", b"school_code", "school_type", b"school_type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___School: _TypeAlias = School  # noqa: Y015
+
+@_typing.final
+class RegisterSchoolRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHOOL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def school(self) -> Global___School: ...
+    def __init__(
+        self,
+        *,
+        school: Global___School | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["school", b"school"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["school", b"school"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegisterSchoolRequest: _TypeAlias = RegisterSchoolRequest  # noqa: Y015
+
+@_typing.final
+class RegisterSchoolResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHOOL_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    created: _builtins.bool
+    @_builtins.property
+    def school(self) -> Global___School: ...
+    def __init__(
+        self,
+        *,
+        school: Global___School | None = ...,
+        created: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["school", b"school"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "school", b"school"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegisterSchoolResponse: _TypeAlias = RegisterSchoolResponse  # noqa: Y015
+
+@_typing.final
+class GetSchoolRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHOOL_CODE_FIELD_NUMBER: _builtins.int
+    school_code: _builtins.str
+    def __init__(
+        self,
+        *,
+        school_code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["school_code", b"school_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSchoolRequest: _TypeAlias = GetSchoolRequest  # noqa: Y015
+
+@_typing.final
+class GetSchoolResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHOOL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def school(self) -> Global___School: ...
+    def __init__(
+        self,
+        *,
+        school: Global___School | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["school", b"school"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["school", b"school"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSchoolResponse: _TypeAlias = GetSchoolResponse  # noqa: Y015
+
+@_typing.final
+class ListSchoolsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_UNIT_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    org_unit: _builtins.str
+    """A county code lists that county; the city code (360700) lists all."""
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        org_unit: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["org_unit", b"org_unit", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSchoolsRequest: _TypeAlias = ListSchoolsRequest  # noqa: Y015
+
+@_typing.final
+class ListSchoolsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHOOLS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def schools(self) -> _containers.RepeatedCompositeFieldContainer[Global___School]: ...
+    def __init__(
+        self,
+        *,
+        schools: _abc.Iterable[Global___School] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "schools", b"schools"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSchoolsResponse: _TypeAlias = ListSchoolsResponse  # noqa: Y015
+
+@_typing.final
+class Department(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    DEPARTMENT_TYPE_FIELD_NUMBER: _builtins.int
+    JURISDICTION_CODE_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    name: _builtins.str
+    department_type: Global___DepartmentType.ValueType
+    jurisdiction_code: _builtins.str
+    """The county (or city) the department serves."""
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        name: _builtins.str = ...,
+        department_type: Global___DepartmentType.ValueType = ...,
+        jurisdiction_code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "department_type", b"department_type", "jurisdiction_code", b"jurisdiction_code", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Department: _TypeAlias = Department  # noqa: Y015
+
+@_typing.final
+class RegisterDepartmentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEPARTMENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def department(self) -> Global___Department: ...
+    def __init__(
+        self,
+        *,
+        department: Global___Department | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["department", b"department"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["department", b"department"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegisterDepartmentRequest: _TypeAlias = RegisterDepartmentRequest  # noqa: Y015
+
+@_typing.final
+class RegisterDepartmentResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEPARTMENT_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    created: _builtins.bool
+    @_builtins.property
+    def department(self) -> Global___Department: ...
+    def __init__(
+        self,
+        *,
+        department: Global___Department | None = ...,
+        created: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["department", b"department"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "department", b"department"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegisterDepartmentResponse: _TypeAlias = RegisterDepartmentResponse  # noqa: Y015
+
+@_typing.final
+class SchoolClass(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLASS_CODE_FIELD_NUMBER: _builtins.int
+    SCHOOL_CODE_FIELD_NUMBER: _builtins.int
+    COHORT_FIELD_NUMBER: _builtins.int
+    NUMBER_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    class_code: _builtins.str
+    school_code: _builtins.str
+    cohort: _builtins.int
+    """Entry year (届); the class keeps its code as it moves up."""
+    number: _builtins.int
+    name: _builtins.str
+    def __init__(
+        self,
+        *,
+        class_code: _builtins.str = ...,
+        school_code: _builtins.str = ...,
+        cohort: _builtins.int = ...,
+        number: _builtins.int = ...,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["class_code", b"class_code", "cohort", b"cohort", "name", b"name", "number", b"number", "school_code", b"school_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SchoolClass: _TypeAlias = SchoolClass  # noqa: Y015
+
+@_typing.final
+class CreateClassRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHOOL_CODE_FIELD_NUMBER: _builtins.int
+    COHORT_FIELD_NUMBER: _builtins.int
+    NUMBER_FIELD_NUMBER: _builtins.int
+    school_code: _builtins.str
+    cohort: _builtins.int
+    number: _builtins.int
+    def __init__(
+        self,
+        *,
+        school_code: _builtins.str = ...,
+        cohort: _builtins.int = ...,
+        number: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cohort", b"cohort", "number", b"number", "school_code", b"school_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateClassRequest: _TypeAlias = CreateClassRequest  # noqa: Y015
+
+@_typing.final
+class CreateClassResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHOOL_CLASS_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    created: _builtins.bool
+    @_builtins.property
+    def school_class(self) -> Global___SchoolClass: ...
+    def __init__(
+        self,
+        *,
+        school_class: Global___SchoolClass | None = ...,
+        created: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["school_class", b"school_class"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "school_class", b"school_class"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateClassResponse: _TypeAlias = CreateClassResponse  # noqa: Y015
+
+@_typing.final
+class Person(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    USERNAME_FIELD_NUMBER: _builtins.int
+    FULL_NAME_FIELD_NUMBER: _builtins.int
+    GENDER_FIELD_NUMBER: _builtins.int
+    HOME_UNIT_CODE_FIELD_NUMBER: _builtins.int
+    person_id: _builtins.str
+    kind: Global___PersonKind.ValueType
+    username: _builtins.str
+    """The Keycloak username."""
+    full_name: _builtins.str
+    gender: Global___Gender.ValueType
+    home_unit_code: _builtins.str
+    def __init__(
+        self,
+        *,
+        person_id: _builtins.str = ...,
+        kind: Global___PersonKind.ValueType = ...,
+        username: _builtins.str = ...,
+        full_name: _builtins.str = ...,
+        gender: Global___Gender.ValueType = ...,
+        home_unit_code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["full_name", b"full_name", "gender", b"gender", "home_unit_code", b"home_unit_code", "kind", b"kind", "person_id", b"person_id", "username", b"username"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Person: _TypeAlias = Person  # noqa: Y015
+
+@_typing.final
+class RegisterPersonRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    USERNAME_FIELD_NUMBER: _builtins.int
+    FULL_NAME_FIELD_NUMBER: _builtins.int
+    GENDER_FIELD_NUMBER: _builtins.int
+    HOME_UNIT_CODE_FIELD_NUMBER: _builtins.int
+    kind: Global___PersonKind.ValueType
+    username: _builtins.str
+    full_name: _builtins.str
+    gender: Global___Gender.ValueType
+    home_unit_code: _builtins.str
+    """Staff: their school, county, city or department code. Guardians: empty."""
+    def __init__(
+        self,
+        *,
+        kind: Global___PersonKind.ValueType = ...,
+        username: _builtins.str = ...,
+        full_name: _builtins.str = ...,
+        gender: Global___Gender.ValueType = ...,
+        home_unit_code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["full_name", b"full_name", "gender", b"gender", "home_unit_code", b"home_unit_code", "kind", b"kind", "username", b"username"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegisterPersonRequest: _TypeAlias = RegisterPersonRequest  # noqa: Y015
+
+@_typing.final
+class RegisterPersonResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    created: _builtins.bool
+    @_builtins.property
+    def person(self) -> Global___Person: ...
+    def __init__(
+        self,
+        *,
+        person: Global___Person | None = ...,
+        created: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["person", b"person"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "person", b"person"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegisterPersonResponse: _TypeAlias = RegisterPersonResponse  # noqa: Y015
+
+@_typing.final
+class Relationship(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RELATIONSHIP_ID_FIELD_NUMBER: _builtins.int
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    STUDENT_ID_FIELD_NUMBER: _builtins.int
+    CLASS_CODE_FIELD_NUMBER: _builtins.int
+    SCHOOL_CODE_FIELD_NUMBER: _builtins.int
+    FULL_TIME_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    VALID_FROM_FIELD_NUMBER: _builtins.int
+    VALID_TO_FIELD_NUMBER: _builtins.int
+    relationship_id: _builtins.str
+    person_id: _builtins.str
+    kind: Global___RelationshipKind.ValueType
+    student_id: _builtins.str
+    """Exactly one target, by kind: a student (guardian, mentor), a class (head or subject
+    teacher) or a school (psychology teacher).
+    """
+    class_code: _builtins.str
+    school_code: _builtins.str
+    full_time: _builtins.bool
+    subject: _builtins.str
+    valid_from: _builtins.str
+    valid_to: _builtins.str
+    """Unset while the relationship lasts."""
+    def __init__(
+        self,
+        *,
+        relationship_id: _builtins.str = ...,
+        person_id: _builtins.str = ...,
+        kind: Global___RelationshipKind.ValueType = ...,
+        student_id: _builtins.str = ...,
+        class_code: _builtins.str = ...,
+        school_code: _builtins.str = ...,
+        full_time: _builtins.bool = ...,
+        subject: _builtins.str = ...,
+        valid_from: _builtins.str = ...,
+        valid_to: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["class_code", b"class_code", "full_time", b"full_time", "kind", b"kind", "person_id", b"person_id", "relationship_id", b"relationship_id", "school_code", b"school_code", "student_id", b"student_id", "subject", b"subject", "valid_from", b"valid_from", "valid_to", b"valid_to"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Relationship: _TypeAlias = Relationship  # noqa: Y015
+
+@_typing.final
+class AssignRelationshipRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RELATIONSHIP_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def relationship(self) -> Global___Relationship: ...
+    def __init__(
+        self,
+        *,
+        relationship: Global___Relationship | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["relationship", b"relationship"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["relationship", b"relationship"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AssignRelationshipRequest: _TypeAlias = AssignRelationshipRequest  # noqa: Y015
+
+@_typing.final
+class AssignRelationshipResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RELATIONSHIP_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    created: _builtins.bool
+    @_builtins.property
+    def relationship(self) -> Global___Relationship: ...
+    def __init__(
+        self,
+        *,
+        relationship: Global___Relationship | None = ...,
+        created: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["relationship", b"relationship"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "relationship", b"relationship"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AssignRelationshipResponse: _TypeAlias = AssignRelationshipResponse  # noqa: Y015
+
+@_typing.final
+class EndRelationshipRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RELATIONSHIP_ID_FIELD_NUMBER: _builtins.int
+    VALID_TO_FIELD_NUMBER: _builtins.int
+    relationship_id: _builtins.str
+    valid_to: _builtins.str
+    def __init__(
+        self,
+        *,
+        relationship_id: _builtins.str = ...,
+        valid_to: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["relationship_id", b"relationship_id", "valid_to", b"valid_to"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EndRelationshipRequest: _TypeAlias = EndRelationshipRequest  # noqa: Y015
+
+@_typing.final
+class EndRelationshipResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RELATIONSHIP_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def relationship(self) -> Global___Relationship: ...
+    def __init__(
+        self,
+        *,
+        relationship: Global___Relationship | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["relationship", b"relationship"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["relationship", b"relationship"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EndRelationshipResponse: _TypeAlias = EndRelationshipResponse  # noqa: Y015
+
+@_typing.final
+class AddCommitteeMemberRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STUDENT_ID_FIELD_NUMBER: _builtins.int
+    VALID_FROM_FIELD_NUMBER: _builtins.int
+    student_id: _builtins.str
+    valid_from: _builtins.str
+    def __init__(
+        self,
+        *,
+        student_id: _builtins.str = ...,
+        valid_from: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["student_id", b"student_id", "valid_from", b"valid_from"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddCommitteeMemberRequest: _TypeAlias = AddCommitteeMemberRequest  # noqa: Y015
+
+@_typing.final
+class AddCommitteeMemberResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMBERSHIP_ID_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    membership_id: _builtins.str
+    created: _builtins.bool
+    def __init__(
+        self,
+        *,
+        membership_id: _builtins.str = ...,
+        created: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "membership_id", b"membership_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddCommitteeMemberResponse: _TypeAlias = AddCommitteeMemberResponse  # noqa: Y015
+
+@_typing.final
+class WhoAmIRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WhoAmIRequest: _TypeAlias = WhoAmIRequest  # noqa: Y015
+
+@_typing.final
+class WhoAmIResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    ROLES_FIELD_NUMBER: _builtins.int
+    ORG_UNIT_FIELD_NUMBER: _builtins.int
+    PERSON_FIELD_NUMBER: _builtins.int
+    RELATIONSHIPS_FIELD_NUMBER: _builtins.int
+    subject: _builtins.str
+    org_unit: _builtins.str
+    @_builtins.property
+    def roles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def person(self) -> Global___Person:
+        """Empty when the caller is not (yet) registered as a person in identity."""
+
+    @_builtins.property
+    def relationships(self) -> _containers.RepeatedCompositeFieldContainer[Global___Relationship]: ...
+    def __init__(
+        self,
+        *,
+        subject: _builtins.str = ...,
+        roles: _abc.Iterable[_builtins.str] | None = ...,
+        org_unit: _builtins.str = ...,
+        person: Global___Person | None = ...,
+        relationships: _abc.Iterable[Global___Relationship] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["person", b"person"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["org_unit", b"org_unit", "person", b"person", "relationships", b"relationships", "roles", b"roles", "subject", b"subject"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WhoAmIResponse: _TypeAlias = WhoAmIResponse  # noqa: Y015
+
+@_typing.final
+class ReportCommitteesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_UNIT_FIELD_NUMBER: _builtins.int
+    org_unit: _builtins.str
+    """A school, county or the city code."""
+    def __init__(
+        self,
+        *,
+        org_unit: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["org_unit", b"org_unit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportCommitteesRequest: _TypeAlias = ReportCommitteesRequest  # noqa: Y015
+
+@_typing.final
+class CommitteeComposition(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLASS_CODE_FIELD_NUMBER: _builtins.int
+    BOYS_FIELD_NUMBER: _builtins.int
+    GIRLS_FIELD_NUMBER: _builtins.int
+    BOYS_WANTED_FIELD_NUMBER: _builtins.int
+    GIRLS_WANTED_FIELD_NUMBER: _builtins.int
+    class_code: _builtins.str
+    boys: _builtins.int
+    girls: _builtins.int
+    boys_wanted: _builtins.int
+    girls_wanted: _builtins.int
+    def __init__(
+        self,
+        *,
+        class_code: _builtins.str = ...,
+        boys: _builtins.int = ...,
+        girls: _builtins.int = ...,
+        boys_wanted: _builtins.int = ...,
+        girls_wanted: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["boys", b"boys", "boys_wanted", b"boys_wanted", "class_code", b"class_code", "girls", b"girls", "girls_wanted", b"girls_wanted"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CommitteeComposition: _TypeAlias = CommitteeComposition  # noqa: Y015
+
+@_typing.final
+class ReportCommitteesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLASSES_FIELD_NUMBER: _builtins.int
+    CLASSES_CHECKED_FIELD_NUMBER: _builtins.int
+    classes_checked: _builtins.int
+    @_builtins.property
+    def classes(self) -> _containers.RepeatedCompositeFieldContainer[Global___CommitteeComposition]:
+        """Only classes that differ from the policy."""
+
+    def __init__(
+        self,
+        *,
+        classes: _abc.Iterable[Global___CommitteeComposition] | None = ...,
+        classes_checked: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["classes", b"classes", "classes_checked", b"classes_checked"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportCommitteesResponse: _TypeAlias = ReportCommitteesResponse  # noqa: Y015
+
+@_typing.final
+class ReportMentorLoadRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_UNIT_FIELD_NUMBER: _builtins.int
+    org_unit: _builtins.str
+    def __init__(
+        self,
+        *,
+        org_unit: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["org_unit", b"org_unit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportMentorLoadRequest: _TypeAlias = ReportMentorLoadRequest  # noqa: Y015
+
+@_typing.final
+class MentorLoad(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    FULL_NAME_FIELD_NUMBER: _builtins.int
+    MENTEES_FIELD_NUMBER: _builtins.int
+    person_id: _builtins.str
+    full_name: _builtins.str
+    mentees: _builtins.int
+    def __init__(
+        self,
+        *,
+        person_id: _builtins.str = ...,
+        full_name: _builtins.str = ...,
+        mentees: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["full_name", b"full_name", "mentees", b"mentees", "person_id", b"person_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MentorLoad: _TypeAlias = MentorLoad  # noqa: Y015
+
+@_typing.final
+class ReportMentorLoadResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OVERLOADED_FIELD_NUMBER: _builtins.int
+    MENTORS_CHECKED_FIELD_NUMBER: _builtins.int
+    MAX_MENTEES_FIELD_NUMBER: _builtins.int
+    mentors_checked: _builtins.int
+    max_mentees: _builtins.int
+    @_builtins.property
+    def overloaded(self) -> _containers.RepeatedCompositeFieldContainer[Global___MentorLoad]:
+        """Teachers above the policy's maximum."""
+
+    def __init__(
+        self,
+        *,
+        overloaded: _abc.Iterable[Global___MentorLoad] | None = ...,
+        mentors_checked: _builtins.int = ...,
+        max_mentees: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_mentees", b"max_mentees", "mentors_checked", b"mentors_checked", "overloaded", b"overloaded"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportMentorLoadResponse: _TypeAlias = ReportMentorLoadResponse  # noqa: Y015
+
+@_typing.final
+class ReportPsychTeacherCoverageRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_UNIT_FIELD_NUMBER: _builtins.int
+    org_unit: _builtins.str
+    def __init__(
+        self,
+        *,
+        org_unit: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["org_unit", b"org_unit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportPsychTeacherCoverageRequest: _TypeAlias = ReportPsychTeacherCoverageRequest  # noqa: Y015
+
+@_typing.final
+class SchoolCoverage(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHOOL_CODE_FIELD_NUMBER: _builtins.int
+    ENROLMENT_FIELD_NUMBER: _builtins.int
+    FULL_TIME_PSYCH_TEACHERS_FIELD_NUMBER: _builtins.int
+    PART_TIME_PSYCH_TEACHERS_FIELD_NUMBER: _builtins.int
+    FULL_TIME_WANTED_FIELD_NUMBER: _builtins.int
+    MEETS_RATIO_FIELD_NUMBER: _builtins.int
+    NEEDS_FULL_TIME_FIELD_NUMBER: _builtins.int
+    school_code: _builtins.str
+    enrolment: _builtins.int
+    full_time_psych_teachers: _builtins.int
+    part_time_psych_teachers: _builtins.int
+    full_time_wanted: _builtins.int
+    """ceil(enrolment / students_per_teacher)."""
+    meets_ratio: _builtins.bool
+    needs_full_time: _builtins.bool
+    """Schools above the threshold must have at least one full-time teacher (R24)."""
+    def __init__(
+        self,
+        *,
+        school_code: _builtins.str = ...,
+        enrolment: _builtins.int = ...,
+        full_time_psych_teachers: _builtins.int = ...,
+        part_time_psych_teachers: _builtins.int = ...,
+        full_time_wanted: _builtins.int = ...,
+        meets_ratio: _builtins.bool = ...,
+        needs_full_time: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["enrolment", b"enrolment", "full_time_psych_teachers", b"full_time_psych_teachers", "full_time_wanted", b"full_time_wanted", "meets_ratio", b"meets_ratio", "needs_full_time", b"needs_full_time", "part_time_psych_teachers", b"part_time_psych_teachers", "school_code", b"school_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SchoolCoverage: _TypeAlias = SchoolCoverage  # noqa: Y015
+
+@_typing.final
+class ReportPsychTeacherCoverageResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHOOLS_FIELD_NUMBER: _builtins.int
+    STUDENTS_PER_TEACHER_FIELD_NUMBER: _builtins.int
+    COVERAGE_FIELD_NUMBER: _builtins.int
+    students_per_teacher: _builtins.int
+    coverage: _builtins.float
+    """Share of schools that meet the ratio, 0..1."""
+    @_builtins.property
+    def schools(self) -> _containers.RepeatedCompositeFieldContainer[Global___SchoolCoverage]: ...
+    def __init__(
+        self,
+        *,
+        schools: _abc.Iterable[Global___SchoolCoverage] | None = ...,
+        students_per_teacher: _builtins.int = ...,
+        coverage: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["coverage", b"coverage", "schools", b"schools", "students_per_teacher", b"students_per_teacher"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportPsychTeacherCoverageResponse: _TypeAlias = ReportPsychTeacherCoverageResponse  # noqa: Y015

@@ -26,7 +26,9 @@ if _version_not_supported:
 
 
 class IdentityServiceStub:
-    """IdentityService knows the city's organisation and its people.
+    """IdentityService knows the city's organisation, its people and who is responsible for whom.
+    Every RPC checks the caller's role and scope (city → county → school) and, for people who
+    act on individual children (head teachers, guardians, mentors), the relationship.
     """
 
     def __init__(self, channel):
@@ -45,10 +47,82 @@ class IdentityServiceStub:
                 request_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.GetStudentRequest.SerializeToString,
                 response_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.GetStudentResponse.FromString,
                 _registered_method=True)
+        self.TransferStudent = channel.unary_unary(
+                '/xinyu.identity.v1.IdentityService/TransferStudent',
+                request_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.TransferStudentRequest.SerializeToString,
+                response_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.TransferStudentResponse.FromString,
+                _registered_method=True)
+        self.RegisterSchool = channel.unary_unary(
+                '/xinyu.identity.v1.IdentityService/RegisterSchool',
+                request_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.RegisterSchoolRequest.SerializeToString,
+                response_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.RegisterSchoolResponse.FromString,
+                _registered_method=True)
+        self.GetSchool = channel.unary_unary(
+                '/xinyu.identity.v1.IdentityService/GetSchool',
+                request_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.GetSchoolRequest.SerializeToString,
+                response_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.GetSchoolResponse.FromString,
+                _registered_method=True)
+        self.ListSchools = channel.unary_unary(
+                '/xinyu.identity.v1.IdentityService/ListSchools',
+                request_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.ListSchoolsRequest.SerializeToString,
+                response_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.ListSchoolsResponse.FromString,
+                _registered_method=True)
+        self.RegisterDepartment = channel.unary_unary(
+                '/xinyu.identity.v1.IdentityService/RegisterDepartment',
+                request_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.RegisterDepartmentRequest.SerializeToString,
+                response_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.RegisterDepartmentResponse.FromString,
+                _registered_method=True)
+        self.CreateClass = channel.unary_unary(
+                '/xinyu.identity.v1.IdentityService/CreateClass',
+                request_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.CreateClassRequest.SerializeToString,
+                response_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.CreateClassResponse.FromString,
+                _registered_method=True)
+        self.RegisterPerson = channel.unary_unary(
+                '/xinyu.identity.v1.IdentityService/RegisterPerson',
+                request_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.RegisterPersonRequest.SerializeToString,
+                response_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.RegisterPersonResponse.FromString,
+                _registered_method=True)
+        self.AssignRelationship = channel.unary_unary(
+                '/xinyu.identity.v1.IdentityService/AssignRelationship',
+                request_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.AssignRelationshipRequest.SerializeToString,
+                response_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.AssignRelationshipResponse.FromString,
+                _registered_method=True)
+        self.EndRelationship = channel.unary_unary(
+                '/xinyu.identity.v1.IdentityService/EndRelationship',
+                request_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.EndRelationshipRequest.SerializeToString,
+                response_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.EndRelationshipResponse.FromString,
+                _registered_method=True)
+        self.AddCommitteeMember = channel.unary_unary(
+                '/xinyu.identity.v1.IdentityService/AddCommitteeMember',
+                request_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.AddCommitteeMemberRequest.SerializeToString,
+                response_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.AddCommitteeMemberResponse.FromString,
+                _registered_method=True)
+        self.WhoAmI = channel.unary_unary(
+                '/xinyu.identity.v1.IdentityService/WhoAmI',
+                request_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.WhoAmIRequest.SerializeToString,
+                response_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.WhoAmIResponse.FromString,
+                _registered_method=True)
+        self.ReportCommittees = channel.unary_unary(
+                '/xinyu.identity.v1.IdentityService/ReportCommittees',
+                request_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.ReportCommitteesRequest.SerializeToString,
+                response_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.ReportCommitteesResponse.FromString,
+                _registered_method=True)
+        self.ReportMentorLoad = channel.unary_unary(
+                '/xinyu.identity.v1.IdentityService/ReportMentorLoad',
+                request_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.ReportMentorLoadRequest.SerializeToString,
+                response_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.ReportMentorLoadResponse.FromString,
+                _registered_method=True)
+        self.ReportPsychTeacherCoverage = channel.unary_unary(
+                '/xinyu.identity.v1.IdentityService/ReportPsychTeacherCoverage',
+                request_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.ReportPsychTeacherCoverageRequest.SerializeToString,
+                response_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.ReportPsychTeacherCoverageResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
-    """IdentityService knows the city's organisation and its people.
+    """IdentityService knows the city's organisation, its people and who is responsible for whom.
+    Every RPC checks the caller's role and scope (city → county → school) and, for people who
+    act on individual children (head teachers, guardians, mentors), the relationship.
     """
 
     def EnrolStudent(self, request, context):
@@ -60,7 +134,103 @@ class IdentityServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetStudent(self, request, context):
-        """Returns one student, if the caller's scope covers the student's school.
+        """Returns one student, if the caller's scope or relationship covers the student.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TransferStudent(self, request, context):
+        """Moves a student to another school or level (R4); archives hands the file on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RegisterSchool(self, request, context):
+        """Registers (or updates) a school under its county-level division.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSchool(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSchools(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RegisterDepartment(self, request, context):
+        """Registers a department beside the tree (police unit, hospital, family station…).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateClass(self, request, context):
+        """Creates a class (and its grade) of a school.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RegisterPerson(self, request, context):
+        """Registers a member of staff or a guardian. Idempotent on the username.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AssignRelationship(self, request, context):
+        """Records that a person is responsible for a student, a class or a school, from a date.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EndRelationship(self, request, context):
+        """Ends a relationship on a date (history is kept).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddCommitteeMember(self, request, context):
+        """Adds a student to their class's mental-health committee (R7).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WhoAmI(self, request, context):
+        """The caller as identity knows them: roles, home unit and current relationships.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReportCommittees(self, request, context):
+        """Classes whose committee differs from the policy (R7: 2 boys and 2 girls by default).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReportMentorLoad(self, request, context):
+        """Teachers mentoring more key students than the policy allows (R8: 1–2 by default).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReportPsychTeacherCoverage(self, request, context):
+        """Full-time psychology teachers against enrolment (R24: 1 per 800 by default).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -79,6 +249,76 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     request_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.GetStudentRequest.FromString,
                     response_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.GetStudentResponse.SerializeToString,
             ),
+            'TransferStudent': grpc.unary_unary_rpc_method_handler(
+                    servicer.TransferStudent,
+                    request_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.TransferStudentRequest.FromString,
+                    response_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.TransferStudentResponse.SerializeToString,
+            ),
+            'RegisterSchool': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterSchool,
+                    request_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.RegisterSchoolRequest.FromString,
+                    response_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.RegisterSchoolResponse.SerializeToString,
+            ),
+            'GetSchool': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSchool,
+                    request_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.GetSchoolRequest.FromString,
+                    response_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.GetSchoolResponse.SerializeToString,
+            ),
+            'ListSchools': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSchools,
+                    request_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.ListSchoolsRequest.FromString,
+                    response_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.ListSchoolsResponse.SerializeToString,
+            ),
+            'RegisterDepartment': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterDepartment,
+                    request_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.RegisterDepartmentRequest.FromString,
+                    response_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.RegisterDepartmentResponse.SerializeToString,
+            ),
+            'CreateClass': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateClass,
+                    request_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.CreateClassRequest.FromString,
+                    response_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.CreateClassResponse.SerializeToString,
+            ),
+            'RegisterPerson': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterPerson,
+                    request_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.RegisterPersonRequest.FromString,
+                    response_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.RegisterPersonResponse.SerializeToString,
+            ),
+            'AssignRelationship': grpc.unary_unary_rpc_method_handler(
+                    servicer.AssignRelationship,
+                    request_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.AssignRelationshipRequest.FromString,
+                    response_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.AssignRelationshipResponse.SerializeToString,
+            ),
+            'EndRelationship': grpc.unary_unary_rpc_method_handler(
+                    servicer.EndRelationship,
+                    request_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.EndRelationshipRequest.FromString,
+                    response_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.EndRelationshipResponse.SerializeToString,
+            ),
+            'AddCommitteeMember': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddCommitteeMember,
+                    request_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.AddCommitteeMemberRequest.FromString,
+                    response_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.AddCommitteeMemberResponse.SerializeToString,
+            ),
+            'WhoAmI': grpc.unary_unary_rpc_method_handler(
+                    servicer.WhoAmI,
+                    request_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.WhoAmIRequest.FromString,
+                    response_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.WhoAmIResponse.SerializeToString,
+            ),
+            'ReportCommittees': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportCommittees,
+                    request_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.ReportCommitteesRequest.FromString,
+                    response_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.ReportCommitteesResponse.SerializeToString,
+            ),
+            'ReportMentorLoad': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportMentorLoad,
+                    request_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.ReportMentorLoadRequest.FromString,
+                    response_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.ReportMentorLoadResponse.SerializeToString,
+            ),
+            'ReportPsychTeacherCoverage': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportPsychTeacherCoverage,
+                    request_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.ReportPsychTeacherCoverageRequest.FromString,
+                    response_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.ReportPsychTeacherCoverageResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'xinyu.identity.v1.IdentityService', rpc_method_handlers)
@@ -88,7 +328,9 @@ def add_IdentityServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class IdentityService:
-    """IdentityService knows the city's organisation and its people.
+    """IdentityService knows the city's organisation, its people and who is responsible for whom.
+    Every RPC checks the caller's role and scope (city → county → school) and, for people who
+    act on individual children (head teachers, guardians, mentors), the relationship.
     """
 
     @staticmethod
@@ -135,6 +377,384 @@ class IdentityService:
             '/xinyu.identity.v1.IdentityService/GetStudent',
             xinyu_dot_identity_dot_v1_dot_identity__pb2.GetStudentRequest.SerializeToString,
             xinyu_dot_identity_dot_v1_dot_identity__pb2.GetStudentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TransferStudent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xinyu.identity.v1.IdentityService/TransferStudent',
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.TransferStudentRequest.SerializeToString,
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.TransferStudentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterSchool(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xinyu.identity.v1.IdentityService/RegisterSchool',
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.RegisterSchoolRequest.SerializeToString,
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.RegisterSchoolResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSchool(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xinyu.identity.v1.IdentityService/GetSchool',
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.GetSchoolRequest.SerializeToString,
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.GetSchoolResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSchools(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xinyu.identity.v1.IdentityService/ListSchools',
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.ListSchoolsRequest.SerializeToString,
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.ListSchoolsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterDepartment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xinyu.identity.v1.IdentityService/RegisterDepartment',
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.RegisterDepartmentRequest.SerializeToString,
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.RegisterDepartmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateClass(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xinyu.identity.v1.IdentityService/CreateClass',
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.CreateClassRequest.SerializeToString,
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.CreateClassResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterPerson(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xinyu.identity.v1.IdentityService/RegisterPerson',
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.RegisterPersonRequest.SerializeToString,
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.RegisterPersonResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AssignRelationship(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xinyu.identity.v1.IdentityService/AssignRelationship',
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.AssignRelationshipRequest.SerializeToString,
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.AssignRelationshipResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EndRelationship(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xinyu.identity.v1.IdentityService/EndRelationship',
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.EndRelationshipRequest.SerializeToString,
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.EndRelationshipResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddCommitteeMember(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xinyu.identity.v1.IdentityService/AddCommitteeMember',
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.AddCommitteeMemberRequest.SerializeToString,
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.AddCommitteeMemberResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WhoAmI(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xinyu.identity.v1.IdentityService/WhoAmI',
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.WhoAmIRequest.SerializeToString,
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.WhoAmIResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportCommittees(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xinyu.identity.v1.IdentityService/ReportCommittees',
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.ReportCommitteesRequest.SerializeToString,
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.ReportCommitteesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportMentorLoad(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xinyu.identity.v1.IdentityService/ReportMentorLoad',
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.ReportMentorLoadRequest.SerializeToString,
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.ReportMentorLoadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportPsychTeacherCoverage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xinyu.identity.v1.IdentityService/ReportPsychTeacherCoverage',
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.ReportPsychTeacherCoverageRequest.SerializeToString,
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.ReportPsychTeacherCoverageResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -27,7 +27,10 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class IdentityServiceStub:
-    """IdentityService knows the city's organisation and its people."""
+    """IdentityService knows the city's organisation, its people and who is responsible for whom.
+    Every RPC checks the caller's role and scope (city → county → school) and, for people who
+    act on individual children (head teachers, guardians, mentors), the relationship.
+    """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
@@ -38,11 +41,40 @@ class IdentityServiceStub:
     student number at the same school again returns the existing student.
     """
     GetStudent: _grpc.UnaryUnaryMultiCallable[_identity_pb2.GetStudentRequest, _identity_pb2.GetStudentResponse]
-    """Returns one student, if the caller's scope covers the student's school."""
+    """Returns one student, if the caller's scope or relationship covers the student."""
+    TransferStudent: _grpc.UnaryUnaryMultiCallable[_identity_pb2.TransferStudentRequest, _identity_pb2.TransferStudentResponse]
+    """Moves a student to another school or level (R4); archives hands the file on."""
+    RegisterSchool: _grpc.UnaryUnaryMultiCallable[_identity_pb2.RegisterSchoolRequest, _identity_pb2.RegisterSchoolResponse]
+    """Registers (or updates) a school under its county-level division."""
+    GetSchool: _grpc.UnaryUnaryMultiCallable[_identity_pb2.GetSchoolRequest, _identity_pb2.GetSchoolResponse]
+    ListSchools: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ListSchoolsRequest, _identity_pb2.ListSchoolsResponse]
+    RegisterDepartment: _grpc.UnaryUnaryMultiCallable[_identity_pb2.RegisterDepartmentRequest, _identity_pb2.RegisterDepartmentResponse]
+    """Registers a department beside the tree (police unit, hospital, family station…)."""
+    CreateClass: _grpc.UnaryUnaryMultiCallable[_identity_pb2.CreateClassRequest, _identity_pb2.CreateClassResponse]
+    """Creates a class (and its grade) of a school."""
+    RegisterPerson: _grpc.UnaryUnaryMultiCallable[_identity_pb2.RegisterPersonRequest, _identity_pb2.RegisterPersonResponse]
+    """Registers a member of staff or a guardian. Idempotent on the username."""
+    AssignRelationship: _grpc.UnaryUnaryMultiCallable[_identity_pb2.AssignRelationshipRequest, _identity_pb2.AssignRelationshipResponse]
+    """Records that a person is responsible for a student, a class or a school, from a date."""
+    EndRelationship: _grpc.UnaryUnaryMultiCallable[_identity_pb2.EndRelationshipRequest, _identity_pb2.EndRelationshipResponse]
+    """Ends a relationship on a date (history is kept)."""
+    AddCommitteeMember: _grpc.UnaryUnaryMultiCallable[_identity_pb2.AddCommitteeMemberRequest, _identity_pb2.AddCommitteeMemberResponse]
+    """Adds a student to their class's mental-health committee (R7)."""
+    WhoAmI: _grpc.UnaryUnaryMultiCallable[_identity_pb2.WhoAmIRequest, _identity_pb2.WhoAmIResponse]
+    """The caller as identity knows them: roles, home unit and current relationships."""
+    ReportCommittees: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ReportCommitteesRequest, _identity_pb2.ReportCommitteesResponse]
+    """Classes whose committee differs from the policy (R7: 2 boys and 2 girls by default)."""
+    ReportMentorLoad: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ReportMentorLoadRequest, _identity_pb2.ReportMentorLoadResponse]
+    """Teachers mentoring more key students than the policy allows (R8: 1–2 by default)."""
+    ReportPsychTeacherCoverage: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ReportPsychTeacherCoverageRequest, _identity_pb2.ReportPsychTeacherCoverageResponse]
+    """Full-time psychology teachers against enrolment (R24: 1 per 800 by default)."""
 
 @_typing.type_check_only
 class IdentityServiceAsyncStub(IdentityServiceStub):
-    """IdentityService knows the city's organisation and its people."""
+    """IdentityService knows the city's organisation, its people and who is responsible for whom.
+    Every RPC checks the caller's role and scope (city → county → school) and, for people who
+    act on individual children (head teachers, guardians, mentors), the relationship.
+    """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     EnrolStudent: _aio.UnaryUnaryMultiCallable[_identity_pb2.EnrolStudentRequest, _identity_pb2.EnrolStudentResponse]  # type: ignore[assignment]
@@ -50,10 +82,39 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     student number at the same school again returns the existing student.
     """
     GetStudent: _aio.UnaryUnaryMultiCallable[_identity_pb2.GetStudentRequest, _identity_pb2.GetStudentResponse]  # type: ignore[assignment]
-    """Returns one student, if the caller's scope covers the student's school."""
+    """Returns one student, if the caller's scope or relationship covers the student."""
+    TransferStudent: _aio.UnaryUnaryMultiCallable[_identity_pb2.TransferStudentRequest, _identity_pb2.TransferStudentResponse]  # type: ignore[assignment]
+    """Moves a student to another school or level (R4); archives hands the file on."""
+    RegisterSchool: _aio.UnaryUnaryMultiCallable[_identity_pb2.RegisterSchoolRequest, _identity_pb2.RegisterSchoolResponse]  # type: ignore[assignment]
+    """Registers (or updates) a school under its county-level division."""
+    GetSchool: _aio.UnaryUnaryMultiCallable[_identity_pb2.GetSchoolRequest, _identity_pb2.GetSchoolResponse]  # type: ignore[assignment]
+    ListSchools: _aio.UnaryUnaryMultiCallable[_identity_pb2.ListSchoolsRequest, _identity_pb2.ListSchoolsResponse]  # type: ignore[assignment]
+    RegisterDepartment: _aio.UnaryUnaryMultiCallable[_identity_pb2.RegisterDepartmentRequest, _identity_pb2.RegisterDepartmentResponse]  # type: ignore[assignment]
+    """Registers a department beside the tree (police unit, hospital, family station…)."""
+    CreateClass: _aio.UnaryUnaryMultiCallable[_identity_pb2.CreateClassRequest, _identity_pb2.CreateClassResponse]  # type: ignore[assignment]
+    """Creates a class (and its grade) of a school."""
+    RegisterPerson: _aio.UnaryUnaryMultiCallable[_identity_pb2.RegisterPersonRequest, _identity_pb2.RegisterPersonResponse]  # type: ignore[assignment]
+    """Registers a member of staff or a guardian. Idempotent on the username."""
+    AssignRelationship: _aio.UnaryUnaryMultiCallable[_identity_pb2.AssignRelationshipRequest, _identity_pb2.AssignRelationshipResponse]  # type: ignore[assignment]
+    """Records that a person is responsible for a student, a class or a school, from a date."""
+    EndRelationship: _aio.UnaryUnaryMultiCallable[_identity_pb2.EndRelationshipRequest, _identity_pb2.EndRelationshipResponse]  # type: ignore[assignment]
+    """Ends a relationship on a date (history is kept)."""
+    AddCommitteeMember: _aio.UnaryUnaryMultiCallable[_identity_pb2.AddCommitteeMemberRequest, _identity_pb2.AddCommitteeMemberResponse]  # type: ignore[assignment]
+    """Adds a student to their class's mental-health committee (R7)."""
+    WhoAmI: _aio.UnaryUnaryMultiCallable[_identity_pb2.WhoAmIRequest, _identity_pb2.WhoAmIResponse]  # type: ignore[assignment]
+    """The caller as identity knows them: roles, home unit and current relationships."""
+    ReportCommittees: _aio.UnaryUnaryMultiCallable[_identity_pb2.ReportCommitteesRequest, _identity_pb2.ReportCommitteesResponse]  # type: ignore[assignment]
+    """Classes whose committee differs from the policy (R7: 2 boys and 2 girls by default)."""
+    ReportMentorLoad: _aio.UnaryUnaryMultiCallable[_identity_pb2.ReportMentorLoadRequest, _identity_pb2.ReportMentorLoadResponse]  # type: ignore[assignment]
+    """Teachers mentoring more key students than the policy allows (R8: 1–2 by default)."""
+    ReportPsychTeacherCoverage: _aio.UnaryUnaryMultiCallable[_identity_pb2.ReportPsychTeacherCoverageRequest, _identity_pb2.ReportPsychTeacherCoverageResponse]  # type: ignore[assignment]
+    """Full-time psychology teachers against enrolment (R24: 1 per 800 by default)."""
 
 class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
-    """IdentityService knows the city's organisation and its people."""
+    """IdentityService knows the city's organisation, its people and who is responsible for whom.
+    Every RPC checks the caller's role and scope (city → county → school) and, for people who
+    act on individual children (head teachers, guardians, mentors), the relationship.
+    """
 
     @_abc_1.abstractmethod
     def EnrolStudent(
@@ -71,6 +132,116 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _identity_pb2.GetStudentRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_identity_pb2.GetStudentResponse, _abc.Awaitable[_identity_pb2.GetStudentResponse]]:
-        """Returns one student, if the caller's scope covers the student's school."""
+        """Returns one student, if the caller's scope or relationship covers the student."""
+
+    @_abc_1.abstractmethod
+    def TransferStudent(
+        self,
+        request: _identity_pb2.TransferStudentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.TransferStudentResponse, _abc.Awaitable[_identity_pb2.TransferStudentResponse]]:
+        """Moves a student to another school or level (R4); archives hands the file on."""
+
+    @_abc_1.abstractmethod
+    def RegisterSchool(
+        self,
+        request: _identity_pb2.RegisterSchoolRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.RegisterSchoolResponse, _abc.Awaitable[_identity_pb2.RegisterSchoolResponse]]:
+        """Registers (or updates) a school under its county-level division."""
+
+    @_abc_1.abstractmethod
+    def GetSchool(
+        self,
+        request: _identity_pb2.GetSchoolRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.GetSchoolResponse, _abc.Awaitable[_identity_pb2.GetSchoolResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListSchools(
+        self,
+        request: _identity_pb2.ListSchoolsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.ListSchoolsResponse, _abc.Awaitable[_identity_pb2.ListSchoolsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RegisterDepartment(
+        self,
+        request: _identity_pb2.RegisterDepartmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.RegisterDepartmentResponse, _abc.Awaitable[_identity_pb2.RegisterDepartmentResponse]]:
+        """Registers a department beside the tree (police unit, hospital, family station…)."""
+
+    @_abc_1.abstractmethod
+    def CreateClass(
+        self,
+        request: _identity_pb2.CreateClassRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.CreateClassResponse, _abc.Awaitable[_identity_pb2.CreateClassResponse]]:
+        """Creates a class (and its grade) of a school."""
+
+    @_abc_1.abstractmethod
+    def RegisterPerson(
+        self,
+        request: _identity_pb2.RegisterPersonRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.RegisterPersonResponse, _abc.Awaitable[_identity_pb2.RegisterPersonResponse]]:
+        """Registers a member of staff or a guardian. Idempotent on the username."""
+
+    @_abc_1.abstractmethod
+    def AssignRelationship(
+        self,
+        request: _identity_pb2.AssignRelationshipRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.AssignRelationshipResponse, _abc.Awaitable[_identity_pb2.AssignRelationshipResponse]]:
+        """Records that a person is responsible for a student, a class or a school, from a date."""
+
+    @_abc_1.abstractmethod
+    def EndRelationship(
+        self,
+        request: _identity_pb2.EndRelationshipRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.EndRelationshipResponse, _abc.Awaitable[_identity_pb2.EndRelationshipResponse]]:
+        """Ends a relationship on a date (history is kept)."""
+
+    @_abc_1.abstractmethod
+    def AddCommitteeMember(
+        self,
+        request: _identity_pb2.AddCommitteeMemberRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.AddCommitteeMemberResponse, _abc.Awaitable[_identity_pb2.AddCommitteeMemberResponse]]:
+        """Adds a student to their class's mental-health committee (R7)."""
+
+    @_abc_1.abstractmethod
+    def WhoAmI(
+        self,
+        request: _identity_pb2.WhoAmIRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.WhoAmIResponse, _abc.Awaitable[_identity_pb2.WhoAmIResponse]]:
+        """The caller as identity knows them: roles, home unit and current relationships."""
+
+    @_abc_1.abstractmethod
+    def ReportCommittees(
+        self,
+        request: _identity_pb2.ReportCommitteesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.ReportCommitteesResponse, _abc.Awaitable[_identity_pb2.ReportCommitteesResponse]]:
+        """Classes whose committee differs from the policy (R7: 2 boys and 2 girls by default)."""
+
+    @_abc_1.abstractmethod
+    def ReportMentorLoad(
+        self,
+        request: _identity_pb2.ReportMentorLoadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.ReportMentorLoadResponse, _abc.Awaitable[_identity_pb2.ReportMentorLoadResponse]]:
+        """Teachers mentoring more key students than the policy allows (R8: 1–2 by default)."""
+
+    @_abc_1.abstractmethod
+    def ReportPsychTeacherCoverage(
+        self,
+        request: _identity_pb2.ReportPsychTeacherCoverageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.ReportPsychTeacherCoverageResponse, _abc.Awaitable[_identity_pb2.ReportPsychTeacherCoverageResponse]]:
+        """Full-time psychology teachers against enrolment (R24: 1 per 800 by default)."""
 
 def add_IdentityServiceServicer_to_server(servicer: IdentityServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
