@@ -3,7 +3,8 @@
 One builder wires what each service needs and nothing service-specific: the standard health
 service, reflection outside production, OpenTelemetry, verification of the caller's Keycloak
 token on every call (zero trust: the gateway already checked it, the service checks again),
-domain error → status mapping, and a graceful stop on SIGTERM.
+domain error → status mapping, and a graceful stop on SIGTERM. Refusals (no valid token,
+``PermissionDenied``) are handed to the service's :class:`~xinyu_core.audit.AuditRecorder`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,13 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 from opentelemetry.sdk.trace import TracerProvider
 
+from xinyu_core.audit import (
+    ANONYMOUS,
+    PERMISSION_DENIED,
+    UNAUTHENTICATED,
+    AuditRecorder,
+    resource_of,
+)
 from xinyu_core.auth import Principal, TokenVerifier, bearer_token
 from xinyu_core.errors import (
     AlreadyExists,
@@ -34,6 +42,7 @@ from xinyu_core.errors import (
     Unauthenticated,
     Unavailable,
 )
+from xinyu_core.messaging._redact import error_fields
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +87,12 @@ Behaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 
 
 class GuardInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Verifies the bearer token, exposes the principal, and maps domain errors to statuses."""
+    """Verifies the bearer token, exposes the principal, maps domain errors to statuses, and
+    records every refusal with ``audit`` (when given) before the caller hears of it."""
 
-    def __init__(self, verifier: TokenVerifier) -> None:
+    def __init__(self, verifier: TokenVerifier, audit: AuditRecorder | None = None) -> None:
         self._verifier = verifier
+        self._audit = audit
 
     async def intercept_service(
         self,
@@ -109,6 +120,7 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 principal = await self._verifier.verify(bearer_token(authorization))
             except Unauthenticated as error:
                 log.info("refused call to %s: %s", method, error.message)
+                await self._record_denial(ANONYMOUS, method, request, UNAUTHENTICATED)
                 await context.abort(grpc.StatusCode.UNAUTHENTICATED, error.message)
             token = _principal.set(principal)
             try:
@@ -119,11 +131,23 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     context.set_trailing_metadata(((FIELD_METADATA_KEY, error.field),))
                 if isinstance(error, PermissionDenied):
                     log.info("denied %s to subject %s", method, principal.subject)
+                    await self._record_denial(principal, method, request, PERMISSION_DENIED)
                 await context.abort(code, error.message)
             finally:
                 _principal.reset(token)
 
         return guarded
+
+    async def _record_denial(
+        self, principal: Principal, method: str, request: Any, reason: str
+    ) -> None:
+        if self._audit is None:
+            return
+        resource_type, resource_id = resource_of(request)
+        try:
+            await self._audit.denied(principal, method, resource_type, resource_id, reason)
+        except Exception as exc:  # a recorder bug must not turn a refusal into INTERNAL
+            log.error("audit recorder failed", extra=error_fields(exc))
 
 
 @dataclass
@@ -162,12 +186,16 @@ def build_server(
     *,
     reflection_enabled: bool,
     tracer_provider: TracerProvider | None = None,
+    audit: AuditRecorder | None = None,
 ) -> GrpcServer:
-    """Builds, but does not start, a server on ``listen`` (``host:port``; port 0 picks one)."""
+    """Builds, but does not start, a server on ``listen`` (``host:port``; port 0 picks one).
+
+    ``audit`` records the guard's refusals; every service passes one (None only in tests of
+    the chassis itself, where refusals are just logged)."""
     server = grpc.aio.server(
         interceptors=[
             aio_server_interceptor(tracer_provider=tracer_provider),
-            GuardInterceptor(verifier),
+            GuardInterceptor(verifier, audit),
         ],
         options=[
             ("grpc.so_reuseport", 0),
