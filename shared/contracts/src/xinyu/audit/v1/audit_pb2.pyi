@@ -61,7 +61,7 @@ class AuditRecord(_message.Message):
     PREV_HASH_FIELD_NUMBER: _builtins.int
     HASH_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
-    """Position in the chain (gaps are normal: a rolled-back append consumes a number)."""
+    """Position in the chain: 1, 2, 3, … without gaps."""
     event_id: _builtins.str
     producer: _builtins.str
     actor_subject: _builtins.str
@@ -226,8 +226,9 @@ class VerifyAuditChainResponse(_message.Message):
     first_broken_seq: _builtins.int
     """The first record whose link or hash does not hold; 0 when intact."""
     problem: _builtins.str
-    """"prev-hash-mismatch" (a record was removed, inserted or moved before this one) or
-    "hash-mismatch" (this record was altered); empty when intact.
+    """"seq-gap" (the record before this one is missing), "prev-hash-mismatch" (a record was
+    removed, inserted or moved before this one) or "hash-mismatch" (this record was altered);
+    empty when intact.
     """
     def __init__(
         self,
