@@ -17,6 +17,7 @@ from archives.config import ArchivesSettings
 from archives.domain.use_cases import ArchiveQueries
 from xinyu.archives.v1 import archives_pb2_grpc
 from xinyu.events.v1 import identity_pb2 as identity_events
+from xinyu_core.audit import KafkaAuditRecorder
 from xinyu_core.auth import build_token_verifier
 from xinyu_core.db import make_engine, make_session_factory
 from xinyu_core.grpc.server import GrpcServer, Registration, build_server
@@ -57,6 +58,10 @@ def build_server_side(
     engine = make_engine(settings.database_url.get_secret_value())
     http = httpx.AsyncClient()
     queries = ArchiveQueries(SqlArchiveReader(make_session_factory(engine)))
+    # Archives has no outbox yet, so refusals go straight to Kafka (acks=all, awaited). When it
+    # stores sensitive sections it gets an outbox and an OutboxAuditRecorder, so that each
+    # read commits with its record.
+    audit_producer = AsyncProducer(build_producer(settings.kafka, client_id=SERVICE))
     server = build_server(
         settings.grpc_listen,
         [
@@ -69,8 +74,9 @@ def build_server_side(
         build_token_verifier(settings.keycloak, http),
         reflection_enabled=settings.environment != Environment.PRODUCTION,
         tracer_provider=tracer_provider,
+        audit=KafkaAuditRecorder(SERVICE, audit_producer),
     )
-    return Archives(engine=engine, http=http, server=server)
+    return Archives(engine=engine, http=http, server=server, producers=[audit_producer])
 
 
 def build_enrolment_consumer(

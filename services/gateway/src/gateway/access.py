@@ -2,7 +2,9 @@
 
 The gateway checks that a caller is who the token says and holds a role the route allows
 (docs/access-matrix.md); the service behind it checks scope and relationships again with the
-same token. Every denial is written to the audit log.
+same token. Every refusal the gateway makes itself (401, 403) is recorded in the platform's
+audit log before the caller is answered; a refusal passed on from a service was recorded by
+that service, so here it is only logged.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException, Request, status
 
 from gateway.runtime import Runtime, runtime
+from xinyu_core.audit import ANONYMOUS, ROLE_NOT_ALLOWED, UNAUTHENTICATED, opaque_id
+from xinyu_core.audit.events import RESOURCE_FIELDS
 from xinyu_core.auth import Principal, bearer_token
 from xinyu_core.errors import Unauthenticated
 
@@ -32,6 +36,7 @@ async def authenticated(
             "access.unauthenticated",
             extra={"route": _route_path(request), "reason": error.message},
         )
+        await record_denial(rt, request, ANONYMOUS, UNAUTHENTICATED)
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail="a valid bearer token is required",
@@ -44,10 +49,13 @@ def allow(*roles: str) -> Callable[..., Awaitable[Principal]]:
     allowed = frozenset(roles)
 
     async def check(
-        request: Request, principal: Annotated[Principal, Depends(authenticated)]
+        request: Request,
+        principal: Annotated[Principal, Depends(authenticated)],
+        rt: Annotated[Runtime, Depends(runtime)],
     ) -> Principal:
         if principal.roles.isdisjoint(allowed):
             audit_denial(request, principal, "role not allowed on this route")
+            await record_denial(rt, request, principal, ROLE_NOT_ALLOWED)
             raise HTTPException(status.HTTP_403_FORBIDDEN, detail="not allowed for your role")
         return principal
 
@@ -64,6 +72,23 @@ def audit_denial(request: Request, principal: Principal, reason: str) -> None:
             "reason": reason,
         },
     )
+
+
+async def record_denial(rt: Runtime, request: Request, principal: Principal, reason: str) -> None:
+    """The refusal's audit record, acknowledged by the broker (or logged as lost) on return."""
+    resource_type, resource_id = _resource(request)
+    await rt.audit.denied(
+        principal, f"{request.method} {_route_path(request)}", resource_type, resource_id, reason
+    )
+
+
+def _resource(request: Request) -> tuple[str, str]:
+    """What the route names, from its path parameters; only an opaque id is kept."""
+    for parameter, resource_type in RESOURCE_FIELDS:
+        value = request.path_params.get(parameter)
+        if isinstance(value, str):
+            return resource_type, opaque_id(value)
+    return "", ""
 
 
 def _route_path(request: Request) -> str:

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from xinyu_core.settings import Environment, KeycloakSettings
+from xinyu_core.settings import Environment, KafkaSettings, KeycloakSettings, is_placeholder
 
 
 class GatewaySettings(BaseSettings):
@@ -23,4 +25,16 @@ class GatewaySettings(BaseSettings):
     # Deadline for one call to a service; the gateway answers 503 rather than hang.
     backend_deadline_seconds: float = 5.0
     keycloak: KeycloakSettings = KeycloakSettings()
+    # The gateway writes only audit records (its denials) to Kafka, as principal "gateway".
+    kafka: KafkaSettings = KafkaSettings()
+    # How long a refused caller waits for the broker to acknowledge the refusal's record.
+    audit_send_timeout_seconds: float = 5.0
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_kafka_password(self) -> Self:
+        if self.environment in (Environment.DEVELOPMENT, Environment.TEST):
+            return self
+        if self.kafka.username and is_placeholder(self.kafka.password.get_secret_value()):
+            raise ValueError(f"placeholder kafka.password not allowed in {self.environment.value}")
+        return self

@@ -12,8 +12,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from gateway.config import GatewaySettings
 from xinyu.archives.v1 import archives_pb2_grpc
 from xinyu.identity.v1 import identity_pb2_grpc
+from xinyu_core.audit import AuditRecorder, KafkaAuditRecorder
 from xinyu_core.auth import JwksCache, TokenVerifier
 from xinyu_core.grpc.client import open_channel
+from xinyu_core.messaging import AsyncProducer, build_producer
+
+SERVICE = "gateway"
 
 
 @dataclass
@@ -25,10 +29,14 @@ class Runtime:
     channels: dict[str, grpc.aio.Channel]
     identity: identity_pb2_grpc.IdentityServiceStub
     archives: archives_pb2_grpc.ArchivesServiceStub
+    # The gateway has no database: its refusals are produced straight to Kafka (acks=all).
+    producer: AsyncProducer
+    audit: AuditRecorder
 
     async def close(self) -> None:
         for channel in self.channels.values():
             await channel.close()
+        await self.producer.close()
         await self.http.aclose()
 
 
@@ -56,6 +64,7 @@ def build_runtime(
             tracer_provider=tracer_provider,
         ),
     }
+    producer = AsyncProducer(build_producer(settings.kafka, client_id=SERVICE))
     return Runtime(
         settings=settings,
         http=http,
@@ -64,6 +73,10 @@ def build_runtime(
         channels=channels,
         identity=identity_pb2_grpc.IdentityServiceStub(channels["identity"]),
         archives=archives_pb2_grpc.ArchivesServiceStub(channels["archives"]),
+        producer=producer,
+        audit=KafkaAuditRecorder(
+            SERVICE, producer, send_timeout_seconds=settings.audit_send_timeout_seconds
+        ),
     )
 
 

@@ -1,11 +1,14 @@
-"""``identity serve`` runs the gRPC server and its outbox relay; ``identity migrate`` upgrades
-the database."""
+"""``identity serve`` runs the gRPC server and its outbox relay; ``identity consume audit``
+appends every service's access decisions to the audit log; ``identity migrate`` upgrades the
+database."""
 
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 
+from identity.audit.wiring import CONSUMER, build_audit_consumer
 from identity.bootstrap import MIGRATIONS, SERVICE, build
 from identity.config import IdentitySettings
 from xinyu_core.grpc.server import run_until_terminated
@@ -22,6 +25,17 @@ async def serve(settings: IdentitySettings) -> None:
         await identity.close()
 
 
+async def consume_audit(settings: IdentitySettings) -> None:
+    audit = build_audit_consumer(settings, setup_telemetry(SERVICE))
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, audit.consumer.stop)
+    try:
+        await audit.consumer.run()
+    finally:
+        await audit.close()
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     command = args[0] if args else "serve"
@@ -29,10 +43,12 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging(SERVICE, settings.log_level)
     if command == "serve":
         asyncio.run(serve(settings))
+    elif command == "consume" and args[1:2] == [CONSUMER]:
+        asyncio.run(consume_audit(settings))
     elif command == "migrate":
         upgrade(MIGRATIONS, settings.database_url.get_secret_value())
     else:
-        raise SystemExit(f"usage: identity serve|migrate (got {command!r})")
+        raise SystemExit(f"usage: identity serve|migrate|consume {CONSUMER} (got {command!r})")
 
 
 if __name__ == "__main__":

@@ -12,9 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from identity.adapters.db.repository import SqlUnitOfWorkFactory
 from identity.adapters.db.tables import outbox
 from identity.api.servicer import IdentityServicer
+from identity.audit.wiring import audit_service
 from identity.config import IdentitySettings
 from identity.domain.use_cases import StudentDirectory
 from xinyu.identity.v1 import identity_pb2_grpc
+from xinyu_core.audit import OutboxAuditRecorder
 from xinyu_core.auth import build_token_verifier
 from xinyu_core.db import make_engine, make_session_factory
 from xinyu_core.grpc.server import GrpcServer, Registration, build_server
@@ -60,6 +62,8 @@ def build(settings: IdentitySettings, tracer_provider: TracerProvider | None = N
     directory = StudentDirectory(
         SqlUnitOfWorkFactory(sessions, OutboxWriter(outbox, on_commit=relay.wake))
     )
+    # Refusals of identity's own RPCs (the AuditService's included) go through its outbox.
+    audit = OutboxAuditRecorder(SERVICE, OutboxWriter(outbox, on_commit=relay.wake), sessions)
     http = httpx.AsyncClient()
     server = build_server(
         settings.grpc_listen,
@@ -68,10 +72,12 @@ def build(settings: IdentitySettings, tracer_provider: TracerProvider | None = N
                 "xinyu.identity.v1.IdentityService",
                 identity_pb2_grpc.add_IdentityServiceServicer_to_server,
                 IdentityServicer(directory),
-            )
+            ),
+            audit_service(sessions, audit),
         ],
         build_token_verifier(settings.keycloak, http),
         reflection_enabled=settings.environment != Environment.PRODUCTION,
         tracer_provider=tracer_provider,
+        audit=audit,
     )
     return Identity(server=server, relay=relay, engine=engine, producer=producer, http=http)

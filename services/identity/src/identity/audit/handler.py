@@ -51,6 +51,10 @@ def entry_of(event: audit_pb2.AccessAudited, recorded_at: datetime) -> AuditEntr
     _require(bool(_SERVICE.fullmatch(event.service)), "audit-service-invalid")
     _require(0 < len(event.action) <= MAX_ACTION_LENGTH, "audit-action-invalid")
     _require(bool(_TRACE_ID.fullmatch(event.trace_id)), "audit-trace-id-invalid")
+    # PostgreSQL text cannot hold NUL; refused here rather than as a database error, which the
+    # consumer would retry forever.
+    free_text = (event.actor_org_unit, event.actor_client_id, event.action, *event.actor_roles)
+    _require(not any("\x00" in value for value in free_text), "audit-nul-character")
     return AuditEntry(
         seq=0,
         event_id=uuid.UUID(event.meta.event_id),

@@ -75,6 +75,7 @@ def test_an_anonymous_denial_is_stored_under_the_nil_subject() -> None:
         ({"service": "Archives"}, "audit-service-invalid"),
         ({"action": ""}, "audit-action-invalid"),
         ({"trace_id": "not-a-trace"}, "audit-trace-id-invalid"),
+        ({"actor_org_unit": "3607\x00"}, "audit-nul-character"),
     ],
 )
 def test_an_event_that_breaks_the_rules_is_poison(fields: dict[str, object], reason: str) -> None:
