@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Iterator
 from uuid import UUID
 
 import httpx
 import pytest
 
 from xinyu_e2e import GATEWAY_URL, auth
+from xinyu_e2e.seed import ensure_demo_world
 
 pytestmark = pytest.mark.e2e
 
@@ -24,8 +26,9 @@ def new_student_number() -> str:
 
 
 @pytest.fixture(scope="module")
-def gateway() -> httpx.Client:
+def gateway() -> Iterator[httpx.Client]:
     with httpx.Client(base_url=GATEWAY_URL, timeout=10.0) as client:
+        ensure_demo_world(client)
         yield client
 
 

@@ -7,16 +7,9 @@ import sys
 
 import httpx
 
-from xinyu_e2e import GATEWAY_URL, KEYCLOAK_ISSUER, auth
+from xinyu_e2e import GATEWAY_URL, KEYCLOAK_ISSUER
+from xinyu_e2e.seed import CLASS_ONE, CLASS_TWO, DEMO_SCHOOL, ensure_demo_world
 
-DEMO_SCHOOL = "3607020001"
-DEMO_COUNTY = "360702"
-# Fictional children with well-formed but invented student numbers.
-DEMO_STUDENTS = (
-    ("G360702201401010011", "林小雨"),
-    ("G360702201402020022", "陈子墨"),
-    ("G360702201503030033", "黄欣怡"),
-)
 DEMO_ACCOUNTS = (
     ("city.admin", "city administrator (360700)"),
     ("zhanggong.admin", "county administrator, 章贡区 (360702)"),
@@ -32,20 +25,11 @@ DEMO_ACCOUNTS = (
 
 def main() -> int:
     with httpx.Client(base_url=GATEWAY_URL, timeout=10.0) as gateway:
-        for number, name in DEMO_STUDENTS:
-            reply = gateway.post(
-                "/v1/students",
-                json={
-                    "student_number": number,
-                    "full_name": name,
-                    "school_code": DEMO_SCHOOL,
-                    "county_code": DEMO_COUNTY,
-                },
-                headers=auth("school.admin"),
-            )
-            if reply.status_code not in (200, 201):
-                print(f"demo: enrolment failed: {reply.status_code} {reply.text}", file=sys.stderr)
-                return 1
+        try:
+            world = ensure_demo_world(gateway)
+        except RuntimeError as error:
+            print(f"demo: {error}", file=sys.stderr)
+            return 1
     print(f"""
 Xinyu is running.
   gateway (HTTP API)   {GATEWAY_URL}   OpenAPI: {GATEWAY_URL}/docs
@@ -56,7 +40,10 @@ Xinyu is running.
 Demo accounts (password Xinyu-Demo-2026!, local only):""")
     for username, what in DEMO_ACCOUNTS:
         print(f"  {username:<18} {what}")
-    print(f"{len(DEMO_STUDENTS)} demo students enrolled at school {DEMO_SCHOOL}.")
+    print(
+        f"{len(world.students)} demo students at school {DEMO_SCHOOL} (classes {CLASS_ONE},"
+        f" {CLASS_TWO}); head.teacher leads {CLASS_ONE}, guardian.demo is a guardian there."
+    )
     return 0
 
 

@@ -10,7 +10,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 
 from gateway.config import GatewaySettings
-from gateway.routers import health, students
+from gateway.routers import health, organisation, students
 from gateway.runtime import build_runtime
 
 
@@ -33,6 +33,7 @@ def create_app(settings: GatewaySettings, tracer_provider: TracerProvider | None
     )
     app.include_router(health.router)
     app.include_router(students.router)
+    app.include_router(organisation.router)
     FastAPIInstrumentor.instrument_app(
         app, tracer_provider=tracer_provider, excluded_urls="livez,readyz"
     )

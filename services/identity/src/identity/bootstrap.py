@@ -14,6 +14,10 @@ from identity.adapters.db.tables import outbox
 from identity.api.servicer import IdentityServicer
 from identity.audit.wiring import audit_service
 from identity.config import IdentitySettings
+from identity.domain.organisation import Organisation
+from identity.domain.people import People
+from identity.domain.reports import Reports
+from identity.domain.resident_id import ResidentIdProtector
 from identity.domain.use_cases import StudentDirectory
 from xinyu.identity.v1 import identity_pb2_grpc
 from xinyu_core.audit import OutboxAuditRecorder
@@ -59,8 +63,13 @@ def build(settings: IdentitySettings, tracer_provider: TracerProvider | None = N
         poll_interval_seconds=1.0,
         tracer_provider=tracer_provider,
     )
-    directory = StudentDirectory(
-        SqlUnitOfWorkFactory(sessions, OutboxWriter(outbox, on_commit=relay.wake))
+    units = SqlUnitOfWorkFactory(sessions, OutboxWriter(outbox, on_commit=relay.wake))
+    protector = ResidentIdProtector(settings.resident_id_hash_key.get_secret_value().encode())
+    servicer = IdentityServicer(
+        StudentDirectory(units, protector),
+        Organisation(units),
+        People(units),
+        Reports(units, settings.policy),
     )
     # Refusals of identity's own RPCs (the AuditService's included) go through its outbox.
     audit = OutboxAuditRecorder(SERVICE, OutboxWriter(outbox, on_commit=relay.wake), sessions)
@@ -71,7 +80,7 @@ def build(settings: IdentitySettings, tracer_provider: TracerProvider | None = N
             Registration(
                 "xinyu.identity.v1.IdentityService",
                 identity_pb2_grpc.add_IdentityServiceServicer_to_server,
-                IdentityServicer(directory),
+                servicer,
             ),
             audit_service(sessions, audit),
         ],

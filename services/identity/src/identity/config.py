@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from identity.domain.policy import OrganisationPolicy
 from xinyu_core.settings import ServiceSettings
 
 
@@ -13,3 +15,14 @@ class IdentitySettings(ServiceSettings):
         env_prefix="IDENTITY_", env_nested_delimiter="__", extra="ignore"
     )
     grpc_listen: str = "127.0.0.1:50061"
+    # Key of the keyed hash that stands in for resident IDs (see domain/resident_id.py).
+    # Changing it makes every stored hash unmatchable: rotate only with a re-hash migration.
+    resident_id_hash_key: SecretStr = SecretStr("")
+    # The plan's numbers (R7, R8, R24) as named policy, e.g. IDENTITY_POLICY__COMMITTEE_BOYS=2.
+    policy: OrganisationPolicy = OrganisationPolicy()
+
+    def _secrets(self) -> dict[str, str]:
+        return {
+            **super()._secrets(),
+            "resident_id_hash_key": self.resident_id_hash_key.get_secret_value(),
+        }

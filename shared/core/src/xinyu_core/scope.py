@@ -14,9 +14,9 @@ from xinyu_core.errors import PermissionDenied
 CITY_CODE = "360700"
 CITY_ROLES = frozenset({"city_admin", "auditor"})
 COUNTY_ROLES = frozenset({"county_admin", "county_counsellor"})
-SCHOOL_ROLES = frozenset(
-    {"school_admin", "psych_teacher", "head_teacher", "subject_teacher", "health_committee"}
-)
+# Staff who act for the whole school. Head and subject teachers, committee members, mentors
+# and guardians see individual children only through a relationship, which identity resolves.
+SCHOOL_ROLES = frozenset({"school_admin", "psych_teacher"})
 
 
 def can_see_school(principal: Principal, *, school_code: str, county_code: str) -> bool:

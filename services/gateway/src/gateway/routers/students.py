@@ -18,10 +18,14 @@ from xinyu_core.auth import Principal
 router = APIRouter(prefix="/v1/students", tags=["students"])
 
 ENROLLERS = ("school_admin", "county_admin", "city_admin")
+# Head and subject teachers and guardians reach a student only through a relationship, which
+# identity checks; the gateway only admits the roles.
 STUDENT_READERS = (
     "school_admin",
     "psych_teacher",
     "head_teacher",
+    "subject_teacher",
+    "guardian",
     "county_admin",
     "county_counsellor",
     "city_admin",

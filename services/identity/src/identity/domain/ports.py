@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import date
 from typing import Protocol
 from uuid import UUID
 
-from identity.domain.model import Student
+from identity.domain.model import (
+    Department,
+    Person,
+    Relationship,
+    RelationshipKind,
+    School,
+    SchoolClass,
+    Student,
+    Transfer,
+)
 
 
 class StudentRepository(Protocol):
@@ -16,18 +28,114 @@ class StudentRepository(Protocol):
 
     async def add(self, student: Student) -> None: ...
 
+    async def move(self, student: Student, transfer: Transfer, county_code: str) -> Student: ...
+
+
+class OrganisationRepository(Protocol):
+    async def school(self, school_code: str) -> School | None: ...
+
+    async def save_school(self, school: School) -> None:
+        """Inserts or updates the school and its place in the tree."""
+        ...
+
+    async def schools_in(self, org_unit: str, after: str, limit: int) -> Sequence[School]: ...
+
+    async def department(self, code: str) -> Department | None: ...
+
+    async def add_department(self, department: Department) -> None: ...
+
+    async def school_class(self, class_code: str) -> SchoolClass | None: ...
+
+    async def add_class(self, school_class: SchoolClass) -> None: ...
+
+    async def unit_exists(self, code: str) -> bool: ...
+
+
+class PeopleRepository(Protocol):
+    async def by_username(self, username: str) -> Person | None: ...
+
+    async def by_id(self, person_id: UUID) -> Person | None: ...
+
+    async def add(self, person: Person) -> None: ...
+
+    async def relationship(self, relationship_id: UUID) -> Relationship | None: ...
+
+    async def same_relationship(self, relationship: Relationship) -> Relationship | None:
+        """An active relationship of the same person, kind and target, if one exists."""
+        ...
+
+    async def relationships_of(self, person_id: UUID, on: date) -> Sequence[Relationship]: ...
+
+    async def add_relationship(self, relationship: Relationship) -> None: ...
+
+    async def end_relationship(self, relationship_id: UUID, valid_to: date) -> None: ...
+
+    async def committee_membership(self, student_id: UUID, on: date) -> UUID | None: ...
+
+    async def add_committee_member(
+        self, membership_id: UUID, student_id: UUID, class_code: str, valid_from: date
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class CommitteeCount:
+    class_code: str
+    boys: int
+    girls: int
+
+
+@dataclass(frozen=True)
+class MenteeCount:
+    person_id: UUID
+    full_name: str
+    mentees: int
+
+
+@dataclass(frozen=True)
+class PsychTeacherCount:
+    school_code: str
+    enrolment: int
+    full_time: int
+    part_time: int
+
+
+class ReportQueries(Protocol):
+    """Set-based counts over a scope: a school code, a county code or the city code."""
+
+    async def committee_counts(self, org_unit: str, on: date) -> Sequence[CommitteeCount]: ...
+
+    async def mentee_counts(self, org_unit: str, on: date) -> Sequence[MenteeCount]: ...
+
+    async def psych_teacher_counts(
+        self, org_unit: str, on: date
+    ) -> Sequence[PsychTeacherCount]: ...
+
 
 class IdentityEvents(Protocol):
     """Facts identity tells the platform; stored in the same transaction as the change."""
 
     async def student_enrolled(self, student: Student) -> None: ...
 
+    async def student_transferred(
+        self, before: Student, after: Student, transfer: Transfer
+    ) -> None: ...
+
 
 class UnitOfWork(Protocol):
-    """One transaction: what ``students`` changes and what ``events`` records commit together."""
+    """One transaction: what the repositories change and what ``events`` records commit
+    together."""
 
     @property
     def students(self) -> StudentRepository: ...
+
+    @property
+    def organisation(self) -> OrganisationRepository: ...
+
+    @property
+    def people(self) -> PeopleRepository: ...
+
+    @property
+    def reports(self) -> ReportQueries: ...
 
     @property
     def events(self) -> IdentityEvents: ...
@@ -35,3 +143,14 @@ class UnitOfWork(Protocol):
 
 class UnitOfWorkFactory(Protocol):
     def __call__(self) -> AbstractAsyncContextManager[UnitOfWork]: ...
+
+
+# Relationship kinds through which a person sees an individual student.
+SEEING_KINDS = frozenset(
+    {
+        RelationshipKind.GUARDIAN_OF,
+        RelationshipKind.MENTOR_OF,
+        RelationshipKind.HEAD_TEACHER_OF,
+        RelationshipKind.SUBJECT_TEACHER_OF,
+    }
+)

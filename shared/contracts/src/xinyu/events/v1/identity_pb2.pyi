@@ -6,6 +6,7 @@ isort:skip_file
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from xinyu.events.v1 import envelope_pb2 as _envelope_pb2
 import builtins as _builtins
 import sys
@@ -17,6 +18,24 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _TransferKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TransferKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TransferKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TRANSFER_KIND_UNSPECIFIED: _TransferKind.ValueType  # 0
+    TRANSFER_KIND_TRANSFER: _TransferKind.ValueType  # 1
+    TRANSFER_KIND_PROMOTION: _TransferKind.ValueType  # 2
+
+class TransferKind(_TransferKind, metaclass=_TransferKindEnumTypeWrapper):
+    """How a student moved."""
+
+TRANSFER_KIND_UNSPECIFIED: TransferKind.ValueType  # 0
+TRANSFER_KIND_TRANSFER: TransferKind.ValueType  # 1
+TRANSFER_KIND_PROMOTION: TransferKind.ValueType  # 2
+Global___TransferKind: _TypeAlias = TransferKind  # noqa: Y015
 
 @_typing.final
 class StudentEnrolled(_message.Message):
@@ -56,3 +75,49 @@ class StudentEnrolled(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StudentEnrolled: _TypeAlias = StudentEnrolled  # noqa: Y015
+
+@_typing.final
+class StudentTransferred(_message.Message):
+    """Topic identity.student.transferred.v1: a student moved to another school or level. Archives
+    hands the lifelong file over to the new school on it (R4).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    META_FIELD_NUMBER: _builtins.int
+    STUDENT_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    FROM_SCHOOL_CODE_FIELD_NUMBER: _builtins.int
+    FROM_COUNTY_CODE_FIELD_NUMBER: _builtins.int
+    TO_SCHOOL_CODE_FIELD_NUMBER: _builtins.int
+    TO_COUNTY_CODE_FIELD_NUMBER: _builtins.int
+    EFFECTIVE_ON_FIELD_NUMBER: _builtins.int
+    student_id: _builtins.str
+    kind: Global___TransferKind.ValueType
+    from_school_code: _builtins.str
+    from_county_code: _builtins.str
+    to_school_code: _builtins.str
+    to_county_code: _builtins.str
+    effective_on: _builtins.str
+    """ISO 8601 date the move takes effect."""
+    @_builtins.property
+    def meta(self) -> _envelope_pb2.EventMeta: ...
+    def __init__(
+        self,
+        *,
+        meta: _envelope_pb2.EventMeta | None = ...,
+        student_id: _builtins.str = ...,
+        kind: Global___TransferKind.ValueType = ...,
+        from_school_code: _builtins.str = ...,
+        from_county_code: _builtins.str = ...,
+        to_school_code: _builtins.str = ...,
+        to_county_code: _builtins.str = ...,
+        effective_on: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["effective_on", b"effective_on", "from_county_code", b"from_county_code", "from_school_code", b"from_school_code", "kind", b"kind", "meta", b"meta", "student_id", b"student_id", "to_county_code", b"to_county_code", "to_school_code", b"to_school_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StudentTransferred: _TypeAlias = StudentTransferred  # noqa: Y015

@@ -1,0 +1,93 @@
+"""Every cell of docs/access-matrix.md, with real tokens from the running Keycloak. The table
+is the single statement of who may call what; this test keeps it true."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from xinyu_e2e import GATEWAY_URL, auth
+from xinyu_e2e.seed import DEMO_COUNTY, DEMO_SCHOOL, DEMO_STUDENTS, DemoWorld, ensure_demo_world
+
+pytestmark = pytest.mark.e2e
+
+MATRIX = Path(__file__).resolve().parents[2] / "docs" / "access-matrix.md"
+
+
+def read_matrix() -> list[tuple[str, str, int]]:
+    text = MATRIX.read_text(encoding="utf-8")
+    block = text.split("<!-- matrix:start -->", 1)[1].split("<!-- matrix:end -->", 1)[0]
+    rows = [line for line in block.strip().splitlines() if line.startswith("|")]
+    header = [cell.strip() for cell in rows[0].strip("|").split("|")]
+    cases = []
+    for row in rows[2:]:
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        request = re.search(r"`([^`]+)`", cells[0])
+        assert request, f"no request in {cells[0]!r}"
+        for user, expected in zip(header[1:], cells[1:], strict=True):
+            cases.append((request.group(1), user, int(expected)))
+    return cases
+
+
+CASES = read_matrix()
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[tuple[httpx.Client, DemoWorld]]:
+    with httpx.Client(base_url=GATEWAY_URL, timeout=10.0) as client:
+        yield client, ensure_demo_world(client)
+
+
+def body_for(method: str, path: str) -> dict[str, Any] | None:
+    if method != "POST":
+        return None
+    if path == "/v1/schools":
+        return {
+            "school_code": DEMO_SCHOOL,
+            "name": "章贡区心育示范学校",
+            "county_code": DEMO_COUNTY,
+            "school_type": "nine_year",
+            "enrolment": 1200,
+            "has_counselling_station": True,
+            "has_hotline": True,
+            "has_counsellor": True,
+        }
+    if path.endswith("/classes"):
+        return {"cohort": 2024, "number": 1}
+    if path == "/v1/students":
+        number, name, gender, class_code = DEMO_STUDENTS[0]
+        return {
+            "student_number": number,
+            "full_name": name,
+            "school_code": DEMO_SCHOOL,
+            "county_code": DEMO_COUNTY,
+            "gender": gender,
+            "class_code": class_code,
+        }
+    raise AssertionError(f"no body known for POST {path}")
+
+
+def test_matrix_covers_every_demo_role() -> None:
+    users = {user for _, user, _ in CASES}
+    assert {"city.admin", "head.teacher", "guardian.demo", "police.zhanggong", "none"} <= users
+    assert len(CASES) >= 100
+
+
+@pytest.mark.parametrize(("request_line", "user", "expected"), CASES)
+def test_cell(
+    world: tuple[httpx.Client, DemoWorld], request_line: str, user: str, expected: int
+) -> None:
+    client, demo = world
+    method, target = request_line.split(" ", 1)
+    target = target.format(
+        child=demo.student(0), other=demo.student(2), school=DEMO_SCHOOL, county=DEMO_COUNTY
+    )
+    path = target.split("?", 1)[0]
+    headers = {} if user == "none" else auth(user)
+    reply = client.request(method, target, json=body_for(method, path), headers=headers)
+    assert reply.status_code == expected, f"{user} {request_line}: {reply.text}"
