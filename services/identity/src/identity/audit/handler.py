@@ -19,11 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from identity.audit.chain import AuditEntry
 from identity.audit.store import PostgresAuditLog
 from xinyu.events.v1 import audit_pb2
-from xinyu_core.audit import AUDIT_TOPIC, INVALID_CODE, opaque_id
+from xinyu_core.audit import INVALID_CODE, opaque_id
 from xinyu_core.audit.events import CODE_PATTERN, MAX_ACTION_LENGTH, RESOURCE_TYPE_PATTERN
 from xinyu_core.messaging import PoisonMessage
 
-__all__ = ["AUDIT_TOPIC", "audit_handler", "entry_of"]
+__all__ = ["audit_handler", "entry_of"]
 
 OUTCOMES: Final = {
     audit_pb2.ACCESS_OUTCOME_ALLOWED: "ALLOWED",
