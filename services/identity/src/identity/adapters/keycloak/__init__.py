@@ -1,0 +1,16 @@
+"""identity's accounts in Keycloak: the admin-API adapter of ``identity.domain.accounts``."""
+
+from identity.adapters.keycloak.directory import (
+    AdminCalls,
+    KeycloakAccountDirectory,
+    KeycloakUnreachable,
+)
+from identity.adapters.keycloak.settings import KeycloakAdminSettings, admin_endpoint
+
+__all__ = [
+    "AdminCalls",
+    "KeycloakAccountDirectory",
+    "KeycloakAdminSettings",
+    "KeycloakUnreachable",
+    "admin_endpoint",
+]
