@@ -4,14 +4,26 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import Span
 
 from gateway.config import GatewaySettings
-from gateway.routers import health, organisation, students
+from gateway.routers import audit, health, organisation, students
 from gateway.runtime import build_runtime
+
+# Concrete URLs carry ids (and whatever a caller typed into a path or query string); spans keep
+# the route template in their name instead.
+_URL_ATTRIBUTES = ("http.target", "http.url", "url.path", "url.full", "url.query")
+
+
+def _withhold_concrete_url(span: Span | None, scope: dict[str, Any]) -> None:
+    if span is not None and span.is_recording():
+        for attribute in _URL_ATTRIBUTES:
+            span.set_attribute(attribute, "[withheld]")
 
 
 def create_app(settings: GatewaySettings, tracer_provider: TracerProvider | None = None) -> FastAPI:
@@ -34,7 +46,11 @@ def create_app(settings: GatewaySettings, tracer_provider: TracerProvider | None
     app.include_router(health.router)
     app.include_router(students.router)
     app.include_router(organisation.router)
+    app.include_router(audit.router)
     FastAPIInstrumentor.instrument_app(
-        app, tracer_provider=tracer_provider, excluded_urls="livez,readyz"
+        app,
+        tracer_provider=tracer_provider,
+        excluded_urls="livez,readyz",
+        server_request_hook=_withhold_concrete_url,
     )
     return app

@@ -11,6 +11,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from gateway.config import GatewaySettings
 from xinyu.archives.v1 import archives_pb2_grpc
+from xinyu.audit.v1 import audit_pb2_grpc
 from xinyu.identity.v1 import identity_pb2_grpc
 from xinyu_core.audit import AuditRecorder, KafkaAuditRecorder
 from xinyu_core.auth import JwksCache, TokenVerifier
@@ -28,6 +29,7 @@ class Runtime:
     verifier: TokenVerifier
     channels: dict[str, grpc.aio.Channel]
     identity: identity_pb2_grpc.IdentityServiceStub
+    audit_trail: audit_pb2_grpc.AuditServiceStub
     archives: archives_pb2_grpc.ArchivesServiceStub
     # The gateway has no database: its refusals are produced straight to Kafka (acks=all).
     producer: AsyncProducer
@@ -72,6 +74,7 @@ def build_runtime(
         verifier=TokenVerifier(keycloak, jwks),
         channels=channels,
         identity=identity_pb2_grpc.IdentityServiceStub(channels["identity"]),
+        audit_trail=audit_pb2_grpc.AuditServiceStub(channels["identity"]),
         archives=archives_pb2_grpc.ArchivesServiceStub(channels["archives"]),
         producer=producer,
         audit=KafkaAuditRecorder(

@@ -312,12 +312,6 @@ async def test_gateway_refusals_are_chained_in_the_audit_log(
     assert_nothing_planted(stack, records, except_url=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the gateway's FastAPI instrumentation records the concrete URL (http.target, "
-    "http.url) in its SERVER span, so an ID number typed into a path reaches the traces; "
-    "gateway/app.py should scrub them (server_request_hook). Remove this mark then.",
-)
 async def test_gateway_spans_do_not_record_the_concrete_url(
     stack: Stack, gateway: httpx.AsyncClient
 ) -> None:
