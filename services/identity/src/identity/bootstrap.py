@@ -19,6 +19,7 @@ from identity.domain.people import People
 from identity.domain.reports import Reports
 from identity.domain.resident_id import ResidentIdProtector
 from identity.domain.use_cases import StudentDirectory
+from identity.roster.wiring import roster_service
 from xinyu.identity.v1 import identity_pb2_grpc
 from xinyu_core.audit import OutboxAuditRecorder
 from xinyu_core.auth import build_token_verifier
@@ -83,6 +84,7 @@ def build(settings: IdentitySettings, tracer_provider: TracerProvider | None = N
                 servicer,
             ),
             audit_service(sessions, audit),
+            roster_service(settings.database_url.get_secret_value(), sessions, protector),
         ],
         build_token_verifier(settings.keycloak, http),
         reflection_enabled=settings.environment != Environment.PRODUCTION,

@@ -1,0 +1,382 @@
+"""Roster import against the real PostgreSQL: the whole job through the use cases, the
+background thread and the SQL, in a throwaway schema (the identity tables may not be migrated
+on this database yet; the schema is dropped afterwards)."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from identity.adapters.db.tables import metadata
+from identity.domain.resident_id import ResidentIdProtector, check_character
+from identity.roster import tables as roster_tables
+from identity.roster.importer import Connect, RosterImporter
+from identity.roster.model import Counts, JobStatus, RosterFormat, RosterJob
+from identity.roster.run import SqlJobRun
+from identity.roster.service import BackgroundImports, RosterImports
+from identity.roster.store import RosterJobs
+from identity.roster.wiring import connector
+from xinyu.events.v1 import identity_pb2 as identity_events
+from xinyu_core.db import make_session_factory
+from xinyu_core.errors import PermissionDenied
+from xinyu_core.messaging import validate_event
+from xinyu_core.testing import principal
+
+pytestmark = pytest.mark.integration
+
+DATABASE_URL = "postgresql+psycopg://identity:dev-db-identity@127.0.0.1:5433/identity"
+COUNTY = "360702"
+SCHOOL = "3607020001"
+OTHER_SCHOOL = "3607020002"
+KEY = b"roster-test-key-0123456789abcdef"
+assert roster_tables.roster_imports.metadata is metadata
+
+
+def resident_id(n: int, male: bool = True) -> str:
+    sequence = (n * 2 + (1 if male else 0)) % 1000
+    first17 = f"{COUNTY}2012{1 + n % 12:02d}{1 + n % 28:02d}{sequence:03d}"
+    return first17 + check_character(first17)
+
+
+def roster(rows: list[dict[str, str]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.DictWriter(
+        out, ["学籍号", "姓名", "性别", "出生日期", "身份证件号", "学校标识码", "入学年份", "班级"]
+    )
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode("utf-8")
+
+
+def student(n: int, school: str = SCHOOL, **overrides: str) -> dict[str, str]:
+    rid = resident_id(n)
+    row = {
+        "学籍号": "G" + rid,
+        "姓名": f"测试{n}号",
+        "性别": "男",
+        "出生日期": f"{rid[6:10]}-{rid[10:12]}-{rid[12:14]}",
+        "身份证件号": rid,
+        "学校标识码": school,
+        "入学年份": "2024",
+        "班级": str(1 + n % 3),
+    }
+    row.update(overrides)
+    return row
+
+
+@dataclass
+class World:
+    schema: str
+    engine: AsyncEngine
+    connect: Connect
+    imports: RosterImports
+    importer: RosterImporter
+
+    def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        with self.connect() as connection:
+            return list(connection.execute(sql, args).fetchall())
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[World]:
+    schema = f"tests_roster_{uuid.uuid4().hex[:12]}"
+    options = f"-csearch_path={schema}"
+    engine = create_async_engine(DATABASE_URL, connect_args={"options": options})
+    async with engine.begin() as connection:
+        await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    async with engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+        await connection.execute(
+            text(
+                "INSERT INTO org_units (code, kind, name, parent_code, county_code, school_code)"
+                " VALUES ('360700', 'city', '赣州市', NULL, NULL, NULL),"
+                " (:county, 'county', '章贡区', '360700', :county, NULL),"
+                " (:a, 'school', '一中', :county, :county, :a),"
+                " (:b, 'school', '二中', :county, :county, :b)"
+            ),
+            {"county": COUNTY, "a": SCHOOL, "b": OTHER_SCHOOL},
+        )
+        await connection.execute(
+            text(
+                "INSERT INTO schools (school_code, school_type)"
+                " VALUES (:a, 'junior'), (:b, 'junior')"
+            ),
+            {"a": SCHOOL, "b": OTHER_SCHOOL},
+        )
+    connect = connector(DATABASE_URL, options=options)
+    importer = RosterImporter(
+        connect,
+        ResidentIdProtector(KEY),
+        clock=lambda: datetime(2026, 3, 2, 8, 0, tzinfo=UTC),
+        progress_every=2,
+        merge_batch=2,
+    )
+    imports = RosterImports(
+        RosterJobs(make_session_factory(engine)), BackgroundImports(connect, importer)
+    )
+    try:
+        yield World(schema, engine, connect, imports, importer)
+    finally:
+        async with engine.begin() as connection:
+            await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await engine.dispose()
+
+
+ADMIN = principal("school_admin", org_unit=SCHOOL, subject="00000000-0000-4000-8000-0000000000a1")
+
+
+async def upload(
+    world: World, data: bytes, who: Any = ADMIN, fmt: RosterFormat = RosterFormat.CSV
+) -> RosterJob:
+    job = await world.imports.start(who, fmt, SCHOOL)
+    pieces = [data[i : i + 100] for i in range(0, len(data), 100)]
+    for sequence, piece in enumerate(pieces):
+        await world.imports.append(who, str(job.job_id), sequence, piece)
+    await world.imports.commit(who, str(job.job_id), len(pieces))
+    return await finished(world, job, who)
+
+
+async def finished(world: World, job: RosterJob, who: Any = ADMIN) -> RosterJob:
+    for _ in range(300):
+        found = await world.imports.get(who, str(job.job_id), 100)
+        if found.status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError("the import did not finish")
+
+
+async def test_a_roster_is_imported_with_classes_and_one_event_per_new_student(
+    world: World,
+) -> None:
+    job = await upload(world, roster([student(n) for n in range(6)]))
+
+    assert job.status is JobStatus.SUCCEEDED, job
+    assert job.counts == Counts(6, 6, 6, 6, 0, 0)
+    assert job.progress_percent == 100
+    stored = world.query(
+        "SELECT student_number, gender, birth_date::text, resident_id_hash, resident_id_masked,"
+        " class_code, county_code FROM students ORDER BY student_number"
+    )
+    assert len(stored) == 6
+    first = stored[0]
+    rid = resident_id(0)
+    assert first[0] == "G" + rid
+    assert first[1] == "male"
+    assert first[3] == ResidentIdProtector(KEY).keyed_hash(rid)
+    assert first[4] == rid[:6] + "********" + rid[-4:]
+    assert first[5] == f"{SCHOOL}-2024-01"
+    assert first[6] == COUNTY
+    # The clear resident ID is nowhere in the table.
+    assert not world.query("SELECT 1 FROM students WHERE resident_id_masked = %s", rid)
+    assert world.query("SELECT code, name FROM org_units WHERE kind = 'grade'") == [
+        (f"{SCHOOL}-2024", "2024级")
+    ]
+    assert sorted(world.query("SELECT class_code, number FROM classes")) == [
+        (f"{SCHOOL}-2024-0{n}", n) for n in (1, 2, 3)
+    ]
+    assert world.query("SELECT name FROM org_units WHERE code = %s", f"{SCHOOL}-2024-03") == [
+        ("2024级3班",)
+    ]
+
+    events = world.query("SELECT event_id, topic, key, payload, headers FROM outbox")
+    ids = {str(row[0]) for row in world.query("SELECT student_id FROM students")}
+    assert len(events) == 6
+    assert {row[2] for row in events} == ids
+    for event_id, topic, key, payload, headers in events:
+        assert topic == "identity.student.enrolled.v1"
+        message = identity_events.StudentEnrolled.FromString(payload)
+        meta = validate_event(message)
+        assert meta.event_id == str(event_id)
+        assert meta.subject == key == message.student_id
+        assert message.school_code == SCHOOL
+        assert message.county_code == COUNTY
+        assert headers["x-event-id"] == str(event_id)
+        assert headers["content-type"] == "application/x-protobuf"
+        assert headers["x-payload-type"] == "xinyu.events.v1.StudentEnrolled"
+    # The uploaded file is gone once the job has ended.
+    assert not world.query("SELECT 1 FROM roster_import_chunks")
+
+
+async def test_the_same_file_twice_changes_nothing_and_writes_no_events(world: World) -> None:
+    data = roster([student(n) for n in range(5)])
+    await upload(world, data)
+    before = world.query("SELECT student_id, updated_at FROM students ORDER BY 1")
+    events = world.query("SELECT count(*) FROM outbox")[0][0]
+
+    again = await upload(world, data)
+
+    assert again.status is JobStatus.SUCCEEDED
+    assert again.counts == Counts(5, 5, 5, 0, 0, 5)
+    assert world.query("SELECT student_id, updated_at FROM students ORDER BY 1") == before
+    assert world.query("SELECT count(*) FROM outbox")[0][0] == events
+
+
+async def test_a_changed_row_updates_the_student_without_an_event(world: World) -> None:
+    await upload(world, roster([student(n) for n in range(3)]))
+    events = world.query("SELECT count(*) FROM outbox")[0][0]
+
+    job = await upload(world, roster([student(0, 班级="3"), student(1), student(2)]))
+
+    assert job.counts == Counts(3, 3, 3, 0, 1, 2)
+    assert world.query(
+        "SELECT class_code FROM students WHERE student_number = %s", "G" + resident_id(0)
+    ) == [(f"{SCHOOL}-2024-03",)]
+    assert world.query("SELECT count(*) FROM outbox")[0][0] == events
+
+
+async def test_one_bad_row_applies_nothing_and_is_reported_by_row_and_field(world: World) -> None:
+    rows = [student(n) for n in range(4)]
+    rows[2]["出生日期"] = "2012-13-45"
+    job = await upload(world, roster(rows))
+
+    assert job.status is JobStatus.FAILED
+    assert job.error_count == 1
+    assert [(e.row, e.field) for e in job.errors] == [(4, "birth_date")]
+    assert "2012-13-45" not in job.errors[0].message
+    assert world.query("SELECT count(*) FROM students") == [(0,)]
+    assert world.query("SELECT count(*) FROM classes") == [(0,)]
+    assert world.query("SELECT count(*) FROM outbox") == [(0,)]
+
+
+async def test_a_student_enrolled_at_another_school_is_a_row_error(world: World) -> None:
+    other_admin = principal(
+        "school_admin", org_unit=OTHER_SCHOOL, subject="00000000-0000-4000-8000-0000000000b2"
+    )
+    job = await world.imports.start(other_admin, RosterFormat.CSV, OTHER_SCHOOL)
+    await world.imports.append(
+        other_admin, str(job.job_id), 0, roster([student(1, school=OTHER_SCHOOL)])
+    )
+    await world.imports.commit(other_admin, str(job.job_id), 1)
+    assert (await finished(world, job, other_admin)).status is JobStatus.SUCCEEDED
+
+    failed = await upload(world, roster([student(0), student(1)]))
+
+    assert failed.status is JobStatus.FAILED
+    assert [(e.row, e.field) for e in failed.errors] == [(3, "student_number")]
+    assert world.query("SELECT count(*) FROM students") == [(1,)]
+
+
+async def test_rows_for_a_school_outside_the_scope_are_row_errors(world: World) -> None:
+    job = await upload(world, roster([student(0), student(1, school=OTHER_SCHOOL)]))
+
+    assert [(e.row, e.field, e.message) for e in job.errors] == [
+        (3, "school_code", "is outside this import's scope")
+    ]
+    assert world.query("SELECT count(*) FROM students") == [(0,)]
+
+
+async def test_a_school_admin_of_another_school_is_refused(world: World) -> None:
+    intruder = principal("school_admin", org_unit=OTHER_SCHOOL)
+    with pytest.raises(PermissionDenied):
+        await world.imports.start(intruder, RosterFormat.CSV, SCHOOL)
+    job = await world.imports.start(ADMIN, RosterFormat.CSV, SCHOOL)
+    with pytest.raises(PermissionDenied):
+        await world.imports.get(intruder, str(job.job_id), 10)
+    with pytest.raises(PermissionDenied):
+        await world.imports.append(intruder, str(job.job_id), 0, b"x")
+    county = principal("county_admin", org_unit=COUNTY)
+    assert (await world.imports.get(county, str(job.job_id), 10)).job_id == job.job_id
+
+
+async def test_chunks_are_idempotent_per_sequence(world: World) -> None:
+    from xinyu_core.errors import AlreadyExists, FailedPrecondition
+
+    job = await world.imports.start(ADMIN, RosterFormat.CSV, SCHOOL)
+    first = await world.imports.append(ADMIN, str(job.job_id), 0, b"abc")
+    again = await world.imports.append(ADMIN, str(job.job_id), 0, b"abc")
+    assert first == (False, 3)
+    assert again == (True, 3)
+    with pytest.raises(AlreadyExists):
+        await world.imports.append(ADMIN, str(job.job_id), 0, b"abd")
+    await world.imports.append(ADMIN, str(job.job_id), 2, b"def")
+    with pytest.raises(FailedPrecondition):  # sequence 1 is missing
+        await world.imports.commit(ADMIN, str(job.job_id), 2)
+
+
+class WatchedRun(SqlJobRun):
+    """Looks at the job row from outside the import's transaction at every report."""
+
+    def __init__(
+        self, connection: psycopg.Connection[Any], job_id: uuid.UUID, connect: Connect
+    ) -> None:
+        super().__init__(connection, job_id)
+        self._connect = connect
+        self.seen: list[tuple[str, int, int]] = []
+
+    def update(self, status: JobStatus, percent: int, counts: Counts) -> None:
+        super().update(status, percent, counts)
+        with self._connect() as outside:
+            row = outside.execute(
+                "SELECT status, progress_percent, rows_validated FROM roster_imports"
+                " WHERE job_id = %s",
+                (self._job_id,),
+            ).fetchone()
+        assert row is not None
+        self.seen.append((row[0], row[1], row[2]))
+
+
+async def test_progress_is_visible_while_the_import_runs(world: World) -> None:
+    job = await world.imports.start(ADMIN, RosterFormat.CSV, SCHOOL)
+    data = roster([student(n) for n in range(9)])
+    await world.imports.append(ADMIN, str(job.job_id), 0, data)
+
+    with world.connect() as side:
+        side.autocommit = True
+        run = WatchedRun(side, job.job_id, world.connect)
+        outcome = await asyncio.to_thread(
+            world.importer.run, SCHOOL, run.source(RosterFormat.CSV, len(data)), run
+        )
+
+    assert outcome.status is JobStatus.SUCCEEDED
+    statuses = [status for status, _, _ in run.seen]
+    assert "validating" in statuses
+    assert "applying" in statuses
+    percents = [percent for _, percent, _ in run.seen]
+    assert percents == sorted(percents)
+    assert percents[0] < percents[-1]
+    assert next(validated for _, _, validated in run.seen if validated) < 9
+
+
+@pytest.fixture
+def xlsx_roster() -> bytes:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["学籍号", "姓名", "性别", "出生日期", "身份证件号", "学校标识码", "年级", "班级"])
+    for n in range(3):
+        row = student(n)
+        sheet.append(
+            [
+                row["学籍号"],
+                row["姓名"],
+                "女" if n == 9 else "男",
+                datetime(2012, 1 + n % 12, 1 + n % 28),
+                row["身份证件号"],
+                SCHOOL,
+                "2024级",
+                f"{1 + n}班",
+            ]
+        )
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+async def test_an_xlsx_roster_is_imported(world: World, xlsx_roster: bytes) -> None:
+    job = await upload(world, xlsx_roster, fmt=RosterFormat.XLSX)
+
+    assert job.status is JobStatus.SUCCEEDED, job.errors
+    assert job.counts.rows_created == 3
