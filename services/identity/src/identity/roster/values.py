@@ -250,7 +250,7 @@ class RowChecker:
                     rid = self._resident_ids.normalise(raw_rid)
                 except InvalidArgument as error:
                     ok = False
-                    add(row, c.RESIDENT_ID, _lost_or(raw_rid, error.message))
+                    add(row, c.RESIDENT_ID, _lost_or(raw_rid, _without_field(error)))
                 else:
                     first = self._residents.setdefault(rid, row)
                     if first != row:
@@ -359,6 +359,11 @@ def _parse_class(raw: str) -> int | str:
     if not 1 <= number <= 99:
         return "must be a class number between 1 and 99"
     return number
+
+
+def _without_field(error: InvalidArgument) -> str:
+    """The domain's message without its "field: " prefix (the report has a field column)."""
+    return error.message.removeprefix(f"{error.field}: ")
 
 
 def _missing_or(value: str, message: str) -> str:
