@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 
 import pytest
@@ -17,13 +18,15 @@ HEADER = "学籍号,姓名,性别,出生日期,身份证件号,学校标识码,�
 ROW = "G360702201201010014,张三,男,2012-01-01,360702201201010014,3607020001,2024,3\n"
 
 
-def chunks(data: bytes, size: int = 7) -> object:
+def chunks(data: bytes, size: int = 7) -> Callable[[], bytes]:
     pieces = iter([data[i : i + size] for i in range(0, len(data), size)])
     return lambda: next(pieces, b"")
 
 
-def rows_of(data: bytes, fmt: RosterFormat = RosterFormat.CSV) -> tuple[list[str], list[object]]:
-    parsed = read_rows(fmt, chunks(data), len(data))  # type: ignore[arg-type]
+def rows_of(
+    data: bytes, fmt: RosterFormat = RosterFormat.CSV
+) -> tuple[list[str], list[tuple[int, Sequence[str]]]]:
+    parsed = read_rows(fmt, chunks(data), len(data))
     return parsed.header, list(parsed.rows)
 
 
