@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from gateway.config import GatewaySettings
 from xinyu.archives.v1 import archives_pb2_grpc
 from xinyu.audit.v1 import audit_pb2_grpc
-from xinyu.identity.v1 import identity_pb2_grpc
+from xinyu.identity.v1 import identity_pb2_grpc, roster_pb2_grpc
 from xinyu_core.audit import AuditRecorder, KafkaAuditRecorder
 from xinyu_core.auth import JwksCache, TokenVerifier
 from xinyu_core.grpc.client import open_channel
@@ -30,6 +30,7 @@ class Runtime:
     channels: dict[str, grpc.aio.Channel]
     identity: identity_pb2_grpc.IdentityServiceStub
     audit_trail: audit_pb2_grpc.AuditServiceStub
+    rosters: roster_pb2_grpc.RosterServiceStub
     archives: archives_pb2_grpc.ArchivesServiceStub
     # The gateway has no database: its refusals are produced straight to Kafka (acks=all).
     producer: AsyncProducer
@@ -75,6 +76,7 @@ def build_runtime(
         channels=channels,
         identity=identity_pb2_grpc.IdentityServiceStub(channels["identity"]),
         audit_trail=audit_pb2_grpc.AuditServiceStub(channels["identity"]),
+        rosters=roster_pb2_grpc.RosterServiceStub(channels["identity"]),
         archives=archives_pb2_grpc.ArchivesServiceStub(channels["archives"]),
         producer=producer,
         audit=KafkaAuditRecorder(
