@@ -119,8 +119,7 @@ async def world() -> AsyncIterator[World]:
         connect,
         ResidentIdProtector(KEY),
         clock=lambda: datetime(2026, 3, 2, 8, 0, tzinfo=UTC),
-        progress_every=2,
-        merge_batch=2,
+        block_rows=2,
     )
     imports = RosterImports(
         RosterJobs(make_session_factory(engine)), BackgroundImports(connect, importer)

@@ -1,19 +1,22 @@
 """The import itself: parse, validate, stage, check against the database, merge, and write the
-events, with the file's rows never held in memory all at once.
+events, without ever holding the file's rows in memory all at once.
 
-It runs on a worker thread with its own synchronous psycopg connection, because 1.6 million
-rows are tens of seconds of CPU-bound Python and PostgreSQL work that must not stall the
-event loop serving RPCs. Everything happens in ONE transaction on that connection: the rows are
-streamed with COPY into a temporary staging table as they are validated (PostgreSQL ingests on
-the other core while Python parses), checked against ``students`` with set-based queries, and
-merged with ``UPDATE … FROM`` and ``INSERT … SELECT``; any row error rolls the whole
-transaction back, so nothing is half-applied. Progress goes to the job row on a second,
-autocommit connection, so it is visible while the big transaction is still open.
+Everything is ONE transaction on one synchronous psycopg connection, so any row error rolls
+all of it back and nothing is half-applied. Two threads share the work, because the machine
+has two kinds of it: Python parses and validates (CPU-bound, holding the GIL) while
+PostgreSQL stages the previous block with COPY, checks it against ``students`` and merges it
+with set-based ``UPDATE … FROM`` and ``INSERT … SELECT`` (waiting on the server, GIL released).
+A block merged before a later row turns out bad is simply rolled back with the rest. Progress
+goes to the job row on the caller's own autocommit connection, so it shows while the big
+transaction is still open. The whole thing runs on a worker thread of the service, never on
+its event loop.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -41,25 +44,22 @@ _LOCK = "identity.roster-import"
 # Staging rows not yet in ``students`` become students and, in the same statement, their
 # ``StudentEnrolled`` outbox rows: nothing of the 1.6 million travels back to Python.
 #
-# New students' ids are time-ordered UUIDs (the layout of RFC 9562 version 7, made in SQL since
-# PostgreSQL 15 has no uuidv7()): they grow with insertion, so the primary-key index is
-# appended to instead of written at random pages, a large part of a million-row insert's cost.
+# New students' ids are time-ordered: the first 48 bits are the block's millisecond clock and
+# a 7 marks the layout of RFC 9562 version 7 (PostgreSQL 15 has no uuidv7()), the rest stays
+# gen_random_uuid()'s randomness. Ids then grow from block to block, so the primary-key index
+# is appended to instead of written at random pages all over, a large part of a big insert.
 _INSERT_NEW = (
     "WITH new AS ("
     " INSERT INTO students (student_id, student_number, full_name, gender, birth_date,"
     "  resident_id_hash, resident_id_masked, school_code, county_code, class_code,"
     "  status, enrolled_at, updated_at)"
-    " SELECT encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) placing"
-    "  substring(int8send(floor(extract(epoch from clock_timestamp()) * 1000)::bigint)"
-    "  from 3) from 1 for 6), 52, 1), 53, 1), 'hex')::uuid,"
+    " SELECT (%(id_prefix)s || substr(gen_random_uuid()::text, 16))::uuid,"
     "  s.student_number, s.full_name, s.gender,"
     "  s.birth_date, s.resident_id_hash, s.resident_id_masked, s.school_code,"
     "  s.county_code, s.class_code, 'enrolled', %(now)s, %(now)s"
     " FROM roster_staging s"
     " WHERE s.row_no BETWEEN %(low)s AND %(high)s AND NOT EXISTS"
     "  (SELECT 1 FROM students t WHERE t.student_number = s.student_number)"
-    # Index-friendly order: the school, county and class indexes are appended to.
-    " ORDER BY s.school_code, s.class_code, s.student_number"
     " RETURNING student_id, school_code)"
     " INSERT INTO outbox (event_id, topic, key, payload, headers)"
     " SELECT e.event_id, %(topic)s::text, e.student_id::text,"
@@ -72,9 +72,26 @@ _INSERT_NEW = (
     " FROM (SELECT gen_random_uuid() AS event_id, student_id, school_code FROM new) e"
     " JOIN roster_templates p ON p.school_code = e.school_code"
 )
-_COPY_BATCH = 2000
-_VALIDATING_SHARE = 50
-_CHECKING_SHARE = 5
+# Only students that were there before this import count against it: rows this transaction
+# wrote from earlier blocks (their xmin is its xid) are the file's own business, and repeats
+# in the file are already reported by the row checker.
+_OTHER_SCHOOL = (
+    "SELECT s.row_no, count(*) OVER () FROM roster_staging s"
+    " JOIN students t ON t.student_number = s.student_number"
+    " WHERE s.row_no BETWEEN %(low)s AND %(high)s AND t.school_code <> s.school_code"
+    " AND t.xmin::text::bigint <> pg_current_xact_id()::text::bigint %% 4294967296"
+    " ORDER BY s.row_no LIMIT %(limit)s"
+)
+_RESIDENT_ID_TAKEN = (
+    "SELECT s.row_no, count(*) OVER () FROM roster_staging s"
+    " JOIN students t ON t.resident_id_hash = s.resident_id_hash"
+    " WHERE s.row_no BETWEEN %(low)s AND %(high)s AND t.student_number <> s.student_number"
+    " AND t.xmin::text::bigint <> pg_current_xact_id()::text::bigint %% 4294967296"
+    " ORDER BY s.row_no LIMIT %(limit)s"
+)
+# Progress: reading the file counts for this much, checking and merging its rows for the rest
+# (short of 100, which only a commit reaches).
+_PARSED_SHARE = 45
 
 
 class Progress(Protocol):
@@ -101,6 +118,40 @@ class Outcome:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass
+class _Block:
+    """Rows parsed since the last block, handed from the parser to the database thread."""
+
+    lines: list[str]
+    first_row: int
+    last_row: int
+    new_classes: list[tuple[str, int, int]]
+    # Parser state when the block was cut.
+    rows_seen: int
+    row_errors: int
+    parsed_fraction: float
+    last: bool = False
+
+
+@dataclass
+class _Merged:
+    """What the database thread has done so far."""
+
+    staged: int = 0
+    checked: int = 0
+    applied: int = 0
+    created: int = 0
+    updated: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    error_count: int = 0
+    failure: BaseException | None = None
+    percent: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def spent(self, phase: str, since: float) -> None:
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - since
+
+
 class RosterImporter:
     def __init__(
         self,
@@ -108,15 +159,13 @@ class RosterImporter:
         protector: ResidentIdProtector,
         *,
         clock: Callable[[], datetime],
-        progress_every: int = 50_000,
-        merge_batch: int = 100_000,
+        block_rows: int = 50_000,
         max_kept_errors: int = MAX_KEPT_ERRORS,
     ) -> None:
         self._connect = connect
         self._protector = protector
         self._clock = clock
-        self._progress_every = progress_every
-        self._merge_batch = merge_batch
+        self._block_rows = block_rows
         self._max_errors = max_kept_errors
 
     def run(self, scope_code: str, source: Source, progress: Progress) -> Outcome:
@@ -139,12 +188,9 @@ class RosterImporter:
         source: Source,
         progress: Progress,
     ) -> Outcome:
-        timings: dict[str, float] = {}
         started = time.perf_counter()
         now = self._clock()
         cursor = connection.cursor()
-        # Sorting and hashing a million staged rows in 4 MB would spill to disk.
-        cursor.execute("SET LOCAL work_mem = '256MB'")
         schools = dict(
             cursor.execute(
                 "SELECT s.school_code, o.county_code FROM schools s"
@@ -152,7 +198,6 @@ class RosterImporter:
             ).fetchall()
         )
         in_scope = _in_scope(scope_code, schools)
-
         parsed = read_rows(source.format, source.next_chunk, source.size)
         errors = ErrorLog(self._max_errors)
         checker = RowChecker(
@@ -163,6 +208,119 @@ class RosterImporter:
             today=now.date(),
             errors=errors,
         )
+        self._prepare(cursor, in_scope, schools, now)
+
+        blocks: queue.Queue[_Block | None] = queue.Queue(maxsize=2)
+        merged = _Merged()
+        database = threading.Thread(
+            target=self._database_side,
+            args=(cursor, blocks, merged, schools, now, progress),
+            name="roster-import-database",
+            daemon=True,
+        )
+        database.start()
+        total = 0
+        parse_seconds = 0.0
+        try:
+            lines: list[str] = []
+            first_row = 0
+            mark = time.perf_counter()
+            for row, cells in parsed.rows:
+                total += 1
+                line = checker.check(row, cells)
+                if line is not None:
+                    if not lines:
+                        first_row = row
+                    lines.append(line)
+                if len(lines) >= self._block_rows:
+                    parse_seconds += time.perf_counter() - mark
+                    self._hand_over(
+                        blocks,
+                        merged,
+                        database,
+                        lines,
+                        first_row,
+                        row,
+                        checker,
+                        total,
+                        errors,
+                        parsed.done(),
+                    )
+                    lines = []
+                    mark = time.perf_counter()
+            parse_seconds += time.perf_counter() - mark
+            self._hand_over(
+                blocks,
+                merged,
+                database,
+                lines,
+                first_row,
+                0,
+                checker,
+                total,
+                errors,
+                1.0,
+                last=True,
+            )
+        finally:
+            _put(blocks, None, database)
+            database.join()
+        if merged.failure is not None:
+            raise merged.failure
+        timings = {"parse_validate": parse_seconds, **merged.seconds}
+        counts = Counts(
+            total,
+            total,
+            merged.applied,
+            merged.created,
+            merged.updated,
+            merged.applied - merged.created - merged.updated,
+        )
+        count = errors.count + merged.error_count
+        if count:
+            connection.rollback()
+            kept = sorted({*errors.kept, *merged.errors})[: self._max_errors]
+            failed = Counts(total, total)
+            return Outcome(JobStatus.FAILED, failed, kept, count, timings=timings)
+        if total == 0:
+            connection.rollback()
+            return Outcome(JobStatus.FAILED, counts, failure="the file has no student rows")
+        mark = time.perf_counter()
+        connection.commit()
+        timings["commit"] = time.perf_counter() - mark
+        timings["total"] = time.perf_counter() - started
+        return Outcome(JobStatus.SUCCEEDED, counts, timings=timings)
+
+    def _hand_over(
+        self,
+        blocks: queue.Queue[_Block | None],
+        merged: _Merged,
+        database: threading.Thread,
+        lines: list[str],
+        first_row: int,
+        last_row: int,
+        checker: RowChecker,
+        total: int,
+        errors: ErrorLog,
+        fraction: float,
+        *,
+        last: bool = False,
+    ) -> None:
+        if merged.failure is not None:
+            raise merged.failure
+        new_classes, checker.new_classes = checker.new_classes, []
+        block = _Block(lines, first_row, last_row, new_classes, total, errors.count, fraction, last)
+        _put(blocks, block, database)
+
+    def _prepare(
+        self,
+        cursor: psycopg.Cursor[Any],
+        in_scope: set[str],
+        schools: dict[str, str],
+        now: datetime,
+    ) -> None:
+        # Hashing and sorting a block of staged rows in 4 MB would spill to disk.
+        cursor.execute("SET LOCAL work_mem = '128MB'")
         cursor.execute(
             "CREATE TEMPORARY TABLE roster_staging ("
             " row_no integer PRIMARY KEY, student_number text NOT NULL, full_name text NOT NULL,"
@@ -170,158 +328,13 @@ class RosterImporter:
             " school_code text NOT NULL, county_code text NOT NULL, class_code text"
             ") ON COMMIT DROP"
         )
-        total = staged = 0
-        copy_sql = f"COPY roster_staging ({', '.join(STAGING_COLUMNS)}) FROM STDIN"
-        with cursor.copy(copy_sql) as copy:
-            lines: list[str] = []
-            for row, cells in parsed.rows:
-                total += 1
-                line = checker.check(row, cells)
-                if line is not None:
-                    lines.append(line)
-                    if len(lines) >= _COPY_BATCH:
-                        copy.write("".join(lines))
-                        staged += len(lines)
-                        lines.clear()
-                if total % self._progress_every == 0:
-                    percent = int(parsed.done() * _VALIDATING_SHARE)
-                    progress.update(JobStatus.VALIDATING, percent, Counts(total, total))
-            copy.write("".join(lines))
-            staged += len(lines)
-        timings["parse_validate_stage"] = time.perf_counter() - started
-        counts = Counts(rows_total=total, rows_validated=total)
-        progress.update(JobStatus.VALIDATING, _VALIDATING_SHARE, counts)
-
-        # Only now look at students, under the lock, so what is checked is what is merged.
-        mark = time.perf_counter()
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s::text))", (_LOCK,))
-        cursor.execute("ANALYZE roster_staging")
-        kept = list(errors.kept)
-        count = errors.count
-        for found, found_count in (
-            self._other_school(cursor),
-            self._resident_id_taken(cursor),
-        ):
-            kept.extend(found)
-            count += found_count
-        timings["database_checks"] = time.perf_counter() - mark
-        if total == 0 and count == 0:
-            connection.rollback()
-            return Outcome(JobStatus.FAILED, counts, failure="the file has no student rows")
-        if count:
-            connection.rollback()
-            kept.sort()
-            return Outcome(
-                JobStatus.FAILED, counts, kept[: self._max_errors], count, timings=timings
-            )
-
-        progress.update(JobStatus.APPLYING, _VALIDATING_SHARE + _CHECKING_SHARE, counts)
-        mark = time.perf_counter()
-        self._create_classes(cursor, checker.classes, schools)
-        timings["classes"] = time.perf_counter() - mark
-        mark = time.perf_counter()
-        self._stage_templates(cursor, in_scope, schools, now)
-        headers = fixed_headers()
-        created = updated = applied = 0
-        # Merged in slices of row numbers, so progress moves while the transaction stays one.
-        batches = cursor.execute(
-            "SELECT row_no / %s, count(*) FROM roster_staging GROUP BY 1 ORDER BY 1",
-            (self._merge_batch,),
-        ).fetchall()
-        for done, (batch, size) in enumerate(batches, start=1):
-            low, high = batch * self._merge_batch, (batch + 1) * self._merge_batch - 1
-            updated += self._update_changed(cursor, low, high)
-            created += self._insert_new(cursor, low, high, now, headers)
-            applied += size
-            counts = Counts(total, total, applied, created, updated, applied - created - updated)
-            share = 100 - _VALIDATING_SHARE - _CHECKING_SHARE
-            percent = _VALIDATING_SHARE + _CHECKING_SHARE + share * done // len(batches)
-            progress.update(JobStatus.APPLYING, min(percent, 99), counts)
-        timings["merge"] = time.perf_counter() - mark
-        mark = time.perf_counter()
-        connection.commit()
-        timings["commit"] = time.perf_counter() - mark
-        counts = Counts(total, total, staged, created, updated, staged - created - updated)
-        return Outcome(JobStatus.SUCCEEDED, counts, timings=timings)
-
-    def _other_school(self, cursor: psycopg.Cursor[Any]) -> tuple[list[RowError], int]:
-        """A student number enrolled at another school: that is a transfer, not an import."""
-        rows = cursor.execute(
-            "SELECT s.row_no, count(*) OVER () FROM roster_staging s"
-            " JOIN students t ON t.student_number = s.student_number"
-            " WHERE t.school_code <> s.school_code ORDER BY s.row_no LIMIT %s",
-            (self._max_errors,),
-        ).fetchall()
-        message = "is enrolled at another school; a transfer is not an import"
-        return [RowError(row, c.STUDENT_NUMBER, message) for row, _ in rows], (
-            int(rows[0][1]) if rows else 0
-        )
-
-    def _resident_id_taken(self, cursor: psycopg.Cursor[Any]) -> tuple[list[RowError], int]:
-        rows = cursor.execute(
-            "SELECT s.row_no, count(*) OVER () FROM roster_staging s"
-            " JOIN students t ON t.resident_id_hash = s.resident_id_hash"
-            " WHERE t.student_number <> s.student_number ORDER BY s.row_no LIMIT %s",
-            (self._max_errors,),
-        ).fetchall()
-        message = "belongs to another enrolled student"
-        return [RowError(row, c.RESIDENT_ID, message) for row, _ in rows], (
-            int(rows[0][1]) if rows else 0
-        )
-
-    def _create_classes(
-        self,
-        cursor: psycopg.Cursor[Any],
-        wanted: Iterable[tuple[str, int, int]],
-        schools: dict[str, str],
-    ) -> None:
-        """The grades and classes the file names that do not exist yet, named as
-        ``Organisation.create_class`` names them."""
         cursor.execute(
             "CREATE TEMPORARY TABLE roster_classes (class_code text, grade_code text,"
             " school_code text, county_code text, cohort smallint, number smallint,"
             " grade_name text, class_name text) ON COMMIT DROP"
         )
-        with cursor.copy("COPY roster_classes FROM STDIN") as copy:
-            for school, cohort, number in wanted:
-                school_class = SchoolClass.of(school, cohort, number)
-                copy.write_row(
-                    (
-                        school_class.class_code,
-                        grade_code(school, cohort),
-                        school,
-                        schools[school],
-                        cohort,
-                        number,
-                        f"{cohort}级",
-                        school_class.name,
-                    )
-                )
-        cursor.execute(
-            "INSERT INTO org_units (code, kind, name, parent_code, county_code, school_code)"
-            " SELECT DISTINCT grade_code, 'grade', grade_name, school_code, county_code,"
-            " school_code FROM roster_classes ON CONFLICT (code) DO NOTHING"
-        )
-        cursor.execute(
-            "INSERT INTO org_units (code, kind, name, parent_code, county_code, school_code)"
-            " SELECT class_code, 'class', class_name, grade_code, county_code, school_code"
-            " FROM roster_classes ON CONFLICT (code) DO NOTHING"
-        )
-        cursor.execute(
-            "INSERT INTO classes (class_code, school_code, cohort, number)"
-            " SELECT class_code, school_code, cohort, number FROM roster_classes"
-            " ON CONFLICT (class_code) DO NOTHING"
-        )
-
-    def _stage_templates(
-        self,
-        cursor: psycopg.Cursor[Any],
-        in_scope: set[str],
-        schools: dict[str, str],
-        now: datetime,
-    ) -> None:
-        """One payload template per school the import may touch (3,000 for the city: cheaper
-        than finding out which schools the file names)."""
+        # One payload template per school the import may touch (3,000 for the city: cheaper
+        # than waiting to learn which schools the file names).
         cursor.execute(
             "CREATE TEMPORARY TABLE roster_templates (school_code text PRIMARY KEY,"
             " before_event bytea, before_subject bytea, before_student bytea, after bytea)"
@@ -339,6 +352,145 @@ class RosterImporter:
                         template.after,
                     )
                 )
+
+    def _database_side(
+        self,
+        cursor: psycopg.Cursor[Any],
+        blocks: queue.Queue[_Block | None],
+        merged: _Merged,
+        schools: dict[str, str],
+        now: datetime,
+        progress: Progress,
+    ) -> None:
+        """Stages, checks and merges each block as it comes. Once any row is known to be bad,
+        merging stops (it will all be rolled back) but checking goes on, so the report has
+        every row's problems."""
+        headers = fixed_headers()
+        locked = False
+        last_prefix = 0
+        try:
+            while (block := blocks.get()) is not None:
+                mark = time.perf_counter()
+                self._stage(cursor, block.lines)
+                merged.staged += len(block.lines)
+                merged.spent("stage", mark)
+                if block.lines:
+                    if not locked:
+                        # Only now look at students, under the lock: what is checked is what
+                        # is merged.
+                        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s::text))", (_LOCK,))
+                        locked = True
+                    low, high = block.first_row, block.last_row or 2**31 - 1
+                    mark = time.perf_counter()
+                    self._check(cursor, merged, low, high)
+                    merged.checked += len(block.lines)
+                    merged.spent("database_checks", mark)
+                    if not (block.row_errors or merged.error_count):
+                        mark = time.perf_counter()
+                        self._create_classes(cursor, block.new_classes, schools)
+                        merged.spent("classes", mark)
+                        mark = time.perf_counter()
+                        # Never the same millisecond twice: ids keep growing block by block.
+                        last_prefix = max(int(time.time() * 1000), last_prefix + 1)
+                        merged.updated += self._update_changed(cursor, low, high)
+                        merged.created += self._insert_new(
+                            cursor, low, high, now, headers, _id_prefix(last_prefix)
+                        )
+                        merged.applied += len(block.lines)
+                        merged.spent("merge", mark)
+                failing = bool(block.row_errors or merged.error_count)
+                status = JobStatus.APPLYING if block.last and not failing else JobStatus.VALIDATING
+                # The file's row count is known only at its end; until then, extrapolate.
+                fraction = block.parsed_fraction or 1.0
+                expected_rows = max(block.rows_seen / fraction, merged.checked, 1)
+                percent = int(
+                    block.parsed_fraction * _PARSED_SHARE
+                    + merged.checked / expected_rows * (99 - _PARSED_SHARE)
+                )
+                merged.percent = max(merged.percent, min(percent, 99))
+                progress.update(
+                    status,
+                    merged.percent,
+                    Counts(
+                        block.rows_seen,
+                        block.rows_seen,
+                        merged.applied,
+                        merged.created,
+                        merged.updated,
+                        merged.applied - merged.created - merged.updated,
+                    ),
+                )
+        except BaseException as error:  # handed to the parser's thread, which re-raises it
+            merged.failure = error
+
+    def _stage(self, cursor: psycopg.Cursor[Any], lines: list[str]) -> None:
+        if not lines:
+            return
+        with cursor.copy(f"COPY roster_staging ({', '.join(STAGING_COLUMNS)}) FROM STDIN") as copy:
+            copy.write("".join(lines))
+
+    def _check(self, cursor: psycopg.Cursor[Any], merged: _Merged, low: int, high: int) -> None:
+        """A student number enrolled at another school (a transfer, not an import), and a
+        resident ID that is another student's."""
+        for sql, field_name, message in (
+            (
+                _OTHER_SCHOOL,
+                c.STUDENT_NUMBER,
+                "is enrolled at another school; a transfer is not an import",
+            ),
+            (_RESIDENT_ID_TAKEN, c.RESIDENT_ID, "belongs to another enrolled student"),
+        ):
+            found = cursor.execute(
+                sql, {"low": low, "high": high, "limit": self._max_errors}
+            ).fetchall()
+            if found:
+                merged.error_count += int(found[0][1])
+                if len(merged.errors) < self._max_errors:
+                    merged.errors.extend(RowError(row, field_name, message) for row, _ in found)
+
+    def _create_classes(
+        self,
+        cursor: psycopg.Cursor[Any],
+        wanted: Iterable[tuple[str, int, int]],
+        schools: dict[str, str],
+    ) -> None:
+        """The grades and classes the block names that do not exist yet, named as
+        ``Organisation.create_class`` names them."""
+        rows = [
+            (
+                school_class.class_code,
+                grade_code(school, cohort),
+                school,
+                schools[school],
+                cohort,
+                number,
+                f"{cohort}级",
+                school_class.name,
+            )
+            for school, cohort, number in wanted
+            for school_class in (SchoolClass.of(school, cohort, number),)
+        ]
+        if not rows:
+            return
+        cursor.execute("TRUNCATE roster_classes")
+        with cursor.copy("COPY roster_classes FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(
+            "INSERT INTO org_units (code, kind, name, parent_code, county_code, school_code)"
+            " SELECT DISTINCT grade_code, 'grade', grade_name, school_code, county_code,"
+            " school_code FROM roster_classes ON CONFLICT (code) DO NOTHING"
+        )
+        cursor.execute(
+            "INSERT INTO org_units (code, kind, name, parent_code, county_code, school_code)"
+            " SELECT class_code, 'class', class_name, grade_code, county_code, school_code"
+            " FROM roster_classes ON CONFLICT (code) DO NOTHING"
+        )
+        cursor.execute(
+            "INSERT INTO classes (class_code, school_code, cohort, number)"
+            " SELECT class_code, school_code, cohort, number FROM roster_classes"
+            " ON CONFLICT (class_code) DO NOTHING"
+        )
 
     def _update_changed(self, cursor: psycopg.Cursor[Any], low: int, high: int) -> int:
         """Students of the same school whose row says something new. A blank cell keeps what
@@ -366,9 +518,14 @@ class RosterImporter:
         return max(cursor.rowcount, 0)
 
     def _insert_new(
-        self, cursor: psycopg.Cursor[Any], low: int, high: int, now: datetime, headers: str
+        self,
+        cursor: psycopg.Cursor[Any],
+        low: int,
+        high: int,
+        now: datetime,
+        headers: str,
+        id_prefix: str,
     ) -> int:
-        """New students and, in the same statement, their ``StudentEnrolled`` outbox rows."""
         cursor.execute(
             _INSERT_NEW,
             {
@@ -378,9 +535,26 @@ class RosterImporter:
                 "topic": TOPIC,
                 "headers": headers,
                 "event_key": EVENT_ID_KEY,
+                "id_prefix": id_prefix,
             },
         )
         return max(cursor.rowcount, 0)
+
+
+def _id_prefix(milliseconds: int) -> str:
+    """``tttttttt-tttt-7``: 48 bits of Unix milliseconds and the version-7 marker."""
+    clock = f"{milliseconds:012x}"
+    return f"{clock[:8]}-{clock[8:]}-7"
+
+
+def _put(blocks: queue.Queue[_Block | None], item: _Block | None, reader: threading.Thread) -> None:
+    """Hands a block over, unless the database thread has died (then it would wait forever)."""
+    while reader.is_alive():
+        try:
+            blocks.put(item, timeout=0.5)
+            return
+        except queue.Full:
+            continue
 
 
 def _in_scope(scope_code: str, schools: dict[str, str]) -> set[str]:

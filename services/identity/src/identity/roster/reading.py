@@ -95,8 +95,20 @@ def _csv_rows(next_chunk: NextChunk, size: int) -> Parsed:
     delimiter = "\t" if header_line.count("\t") > header_line.count(",") else ","
     header = next(csv.reader([header_line], delimiter=delimiter))
 
+    # Progress in characters read, against the file's size in characters as estimated from the
+    # sample (the reader buffers ahead, so the byte count would jump to the end at once).
+    sample = first.decode(encoding, errors="ignore")
+    expected_chars = max(size * len(sample) / max(len(first), 1), 1.0)
+    read_chars = len(header_line)
+
+    def lines() -> Iterator[str]:
+        nonlocal read_chars
+        for line in text:
+            read_chars += len(line)
+            yield line
+
     def rows() -> Rows:
-        reader = csv.reader(text, delimiter=delimiter)
+        reader = csv.reader(lines(), delimiter=delimiter)
         row = 1
         try:
             for cells in reader:
@@ -108,7 +120,7 @@ def _csv_rows(next_chunk: NextChunk, size: int) -> Parsed:
         except csv.Error:
             raise UnreadableFile(f"the CSV is malformed after row {row}") from None
 
-    return Parsed(header, rows(), lambda: stream.consumed / size if size else 1.0)
+    return Parsed(header, rows(), lambda: min(read_chars / expected_chars, 1.0))
 
 
 def _encoding_of(head: bytes) -> str:

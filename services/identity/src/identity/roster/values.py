@@ -180,8 +180,10 @@ class RowChecker:
         self._dates: dict[str, str | None] = {}
         self._cohorts: dict[str, int | str] = {}
         self._classes: dict[str, int | str] = {}
-        # (school, entry year, class number) of every valid row: the classes the file needs.
+        # (school, entry year, class number) of every valid row: the classes the file needs;
+        # ``new_classes`` lists those first seen since the importer last emptied it.
         self.classes: set[tuple[str, int, int]] = set()
+        self.new_classes: list[tuple[str, int, int]] = []
 
     def check(self, row: int, cells: Sequence[str | None]) -> str | None:
         """The row as a line of COPY text (columns as in ``STAGING_COLUMNS``), or None after
@@ -313,7 +315,10 @@ class RowChecker:
             return None
         class_code = NULL
         if number_in_grade is not None and cohort is not None:
-            self.classes.add((school, cohort, number_in_grade))
+            key = (school, cohort, number_in_grade)
+            if key not in self.classes:
+                self.classes.add(key)
+                self.new_classes.append(key)
             class_code = f"{school}-{cohort}-{number_in_grade:02d}"
         return (
             f"{row}\t{number}\t{name}\t{gender or NULL}\t{birth or NULL}\t{rid_hash or NULL}\t"
