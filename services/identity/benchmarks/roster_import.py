@@ -11,6 +11,8 @@ check digits, the G-form student number built from them, spread over the schools
 
   baseline  COPY of the CSV file (FORMAT csv, HEADER) into a plain table with the file's
             columns and no index: PostgreSQL's own parse-and-store rate
+  floor     (--floor) the imported students stored once more into a copy of ``students``
+            with its indexes and class foreign key: the database's share alone
   import    the roster import from the same file, as a job runs it: parse, validate every
             field, hash and mask the resident IDs, stage with COPY, check against students,
             create the classes, merge into students and write one outbox event per student,
@@ -194,10 +196,31 @@ def full_import(connect: Any, path: Path) -> tuple[float, Any]:
     return elapsed, outcome
 
 
+def floor(connect: Any) -> float:
+    """Seconds to store the imported students once more in a copy of ``students`` with its
+    indexes and class foreign key: no parsing, no validation, no events. What the database
+    alone needs, so how close to the baseline any import could come on this server."""
+    with connect() as connection:
+        connection.execute("CREATE TABLE bench_floor (LIKE students INCLUDING ALL)")
+        connection.execute(
+            "ALTER TABLE bench_floor ADD FOREIGN KEY (class_code) REFERENCES classes (class_code)"
+        )
+        connection.commit()
+        started = time.perf_counter()
+        connection.execute("INSERT INTO bench_floor SELECT * FROM students")
+        connection.commit()
+        return time.perf_counter() - started
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--rows", type=int, default=CITY_ROWS)
     parser.add_argument("--schools", type=int, default=3000)
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also time storing the same students again with students' indexes (no import)",
+    )
     parser.add_argument(
         "--database-url", default=os.environ.get("IDENTITY_DATABASE_URL", DEFAULT_URL)
     )
@@ -234,6 +257,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         print("phases: " + ", ".join(f"{k} {v:.2f} s" for k, v in outcome.timings.items()))
         print(f"peak RSS: {peak_rss_mb():.0f} MB (before the import: {before:.0f} MB)")
+        if args.floor:
+            floor_seconds = floor(connect)
+            floor_rate = args.rows / floor_seconds
+            print(
+                f"floor (INSERT … SELECT into a copy of students, indexes and FK, no import):"
+                f" {floor_seconds:.2f} s  {floor_rate:,.0f} rows/s,"
+                f" {floor_rate / base_rate:.3f} of the baseline"
+            )
         return 0
     finally:
         path.unlink(missing_ok=True)
