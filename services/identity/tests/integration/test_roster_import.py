@@ -379,3 +379,72 @@ async def test_an_xlsx_roster_is_imported(world: World, xlsx_roster: bytes) -> N
 
     assert job.status is JobStatus.SUCCEEDED, job.errors
     assert job.counts.rows_created == 3
+
+
+class FakeVerifier:
+    """Stands in for Keycloak: every bearer token is the school's admin."""
+
+    async def verify(self, token: str) -> Any:
+        return ADMIN
+
+
+async def test_the_rpcs_end_to_end_through_the_grpc_server(world: World) -> None:
+    import grpc
+
+    from identity.api.roster_servicer import RosterServicer
+    from xinyu.identity.v1 import roster_pb2, roster_pb2_grpc
+    from xinyu_core.grpc.server import Registration, build_server
+
+    server = build_server(
+        "127.0.0.1:0",
+        [
+            Registration(
+                "xinyu.identity.v1.RosterService",
+                roster_pb2_grpc.add_RosterServiceServicer_to_server,
+                RosterServicer(world.imports),
+            )
+        ],
+        FakeVerifier(),  # type: ignore[arg-type]
+        reflection_enabled=False,
+    )
+    await server.start()
+    metadata = (("authorization", "Bearer test"),)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = roster_pb2_grpc.RosterServiceStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.StartRosterImport(
+                    roster_pb2.StartRosterImportRequest(), metadata=metadata
+                )
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            started = await stub.StartRosterImport(
+                roster_pb2.StartRosterImportRequest(
+                    format=roster_pb2.ROSTER_FORMAT_CSV, scope_code=SCHOOL
+                ),
+                metadata=metadata,
+            )
+            job_id = started.roster_import.job_id
+            data = roster([student(n) for n in range(4)])
+            for sequence, start in enumerate(range(0, len(data), 64)):
+                await stub.AppendRosterChunk(
+                    roster_pb2.AppendRosterChunkRequest(
+                        job_id=job_id, sequence=sequence, data=data[start : start + 64]
+                    ),
+                    metadata=metadata,
+                )
+            await stub.CommitRosterImport(
+                roster_pb2.CommitRosterImportRequest(job_id=job_id), metadata=metadata
+            )
+            for _ in range(300):
+                reply = await stub.GetRosterImport(
+                    roster_pb2.GetRosterImportRequest(job_id=job_id), metadata=metadata
+                )
+                if reply.roster_import.status == roster_pb2.ROSTER_IMPORT_STATUS_SUCCEEDED:
+                    break
+                await asyncio.sleep(0.05)
+            job = reply.roster_import
+            assert job.status == roster_pb2.ROSTER_IMPORT_STATUS_SUCCEEDED
+            assert (job.rows_total, job.rows_created, job.progress_percent) == (4, 4, 100)
+            assert job.HasField("finished_at")
+    finally:
+        await server.stop(0)
