@@ -448,3 +448,22 @@ async def test_the_rpcs_end_to_end_through_the_grpc_server(world: World) -> None
             assert job.HasField("finished_at")
     finally:
         await server.stop(0)
+
+
+async def test_a_job_whose_process_died_reads_as_failed(world: World) -> None:
+    job = await world.imports.start(ADMIN, RosterFormat.CSV, SCHOOL)
+    await world.imports.append(ADMIN, str(job.job_id), 0, b"x")
+    with world.connect() as connection:
+        # What a pod that died mid-import leaves: a running job nobody updates any more.
+        connection.execute(
+            "UPDATE roster_imports SET status = 'applying', updated_at = now() - interval '1 hour'"
+            " WHERE job_id = %s",
+            (job.job_id,),
+        )
+        connection.commit()
+
+    found = await world.imports.get(ADMIN, str(job.job_id), 10)
+
+    assert found.status is JobStatus.FAILED
+    assert "interrupted" in found.failure
+    assert world.query("SELECT count(*) FROM roster_import_chunks") == [(0,)]

@@ -81,7 +81,6 @@ class RosterImports:
 
     async def get(self, principal: Principal, job_id: str, max_errors: int) -> RosterJob:
         wanted = parse_job_id(job_id)
-        await self._jobs.fail_if_stale(wanted, self._clock() - STALE_AFTER)
         limit = min(max_errors, MAX_KEPT_ERRORS) if max_errors > 0 else 100
         job = await self._jobs.get(wanted, limit)
         if job is None:
@@ -89,6 +88,10 @@ class RosterImports:
         if job.created_by != principal.subject:
             principal.require_any_role(*IMPORTING_ROLES)
             require_unit_scope(principal, job.scope_code, job.county_code)
+        cutoff = self._clock() - STALE_AFTER
+        if job.status.running and job.updated_at < cutoff:
+            await self._jobs.fail_if_stale(wanted, cutoff)
+            job = await self._jobs.get(wanted, limit) or job
         return job
 
     async def _own_job(self, principal: Principal, job_id: str) -> RosterJob:
