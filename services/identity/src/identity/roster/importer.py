@@ -14,7 +14,6 @@ its event loop.
 
 from __future__ import annotations
 
-import logging
 import queue
 import threading
 import time
@@ -33,8 +32,6 @@ from identity.roster.events import EVENT_ID_KEY, TOPIC, fixed_headers, template_
 from identity.roster.model import MAX_KEPT_ERRORS, Counts, JobStatus, RosterFormat, RowError
 from identity.roster.reading import NextChunk, UnreadableFile, read_rows
 from identity.roster.values import STAGING_COLUMNS, ErrorLog, RowChecker
-
-log = logging.getLogger(__name__)
 
 Connect = Callable[[], "psycopg.Connection[Any]"]
 
