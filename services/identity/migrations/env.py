@@ -1,6 +1,6 @@
 # The audit log's and the roster import's tables live on the same metadata; importing their
 # modules registers them.
-import identity.audit.tables  # noqa: F401
+import identity.audit.tables
 import identity.roster.tables  # noqa: F401
 from identity.adapters.db.tables import metadata
 from xinyu_core.migrations import run_env
