@@ -29,6 +29,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 REALM = "xinyu"
 HASH_ATTRIBUTE = "xinyu.import.sha256"
+# Keycloak keeps a client's name and description in varchar(255) columns; a longer one fails the
+# import ("Database operation failed") after the old realm was already deleted.
+MAX_CLIENT_TEXT = 255
 
 
 def representation(*, local: bool = True, demo: bool = True) -> dict[str, Any]:
@@ -43,6 +46,16 @@ def representation(*, local: bool = True, demo: bool = True) -> dict[str, Any]:
     canonical = json.dumps(rep, sort_keys=True, ensure_ascii=False).encode()
     rep.setdefault("attributes", {})[HASH_ATTRIBUTE] = hashlib.sha256(canonical).hexdigest()
     return rep
+
+
+def too_long(rep: dict[str, Any]) -> list[str]:
+    """Client fields Keycloak's database cannot hold, checked before anything is deleted."""
+    return [
+        f"client {client.get('clientId')}: {field} has {len(client[field])} characters"
+        for client in rep.get("clients", [])
+        for field in ("name", "description")
+        if len(client.get(field) or "") > MAX_CLIENT_TEXT
+    ]
 
 
 class Keycloak:
@@ -101,6 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     if ns.print:
         print(json.dumps(rep, indent=2, ensure_ascii=False))
         return 0
+    if problems := too_long(rep):
+        print(
+            f"[keycloak] ERROR, at most {MAX_CLIENT_TEXT}: " + "; ".join(problems), file=sys.stderr
+        )
+        return 1
     kc = Keycloak(ns.url, ns.admin_user, ns.admin_password)
     existing = kc.realm(REALM)
     want = rep["attributes"][HASH_ATTRIBUTE]

@@ -5,8 +5,10 @@
     uv run python services/identity/benchmarks/keycloak_bulk.py --keycloak-db \\
         postgresql://keycloak:dev-db-keycloak@127.0.0.1:5433/keycloak      # + storage per user
 
-Against the local Keycloak (infra/local/stack up), as identity's own client
-(IDENTITY_KEYCLOAK__* or the local defaults). Synthetic students only: usernames
+Against the local Keycloak (infra/local/stack up): one account at a time as identity's own client
+(IDENTITY_KEYCLOAK__CLIENT_ID/SECRET), partial imports as the bulk client identity-bulk
+(IDENTITY_KEYCLOAK_ADMIN__BULK_CLIENT_ID/SECRET), each from the environment or the local
+defaults of infra/local/services.env. Synthetic students only: usernames
 ``<prefix>0000001``, names 学生0000001 / 基准, a school group of their own; everything with the
 prefix, and the group, is deleted at the end, also after a failure. Phases:
 
@@ -142,6 +144,10 @@ async def run(ns: argparse.Namespace) -> int:
         ),
     )
     settings = KeycloakAdminSettings(
+        bulk_client_id=os.environ.get("IDENTITY_KEYCLOAK_ADMIN__BULK_CLIENT_ID", "identity-bulk"),
+        bulk_client_secret=SecretStr(
+            os.environ.get("IDENTITY_KEYCLOAK_ADMIN__BULK_CLIENT_SECRET", "dev-kc-identity-bulk")
+        ),
         bulk_batch_size=ns.batch_size,
         bulk_concurrency=ns.concurrency,
         sync_concurrency=ns.single_concurrency,

@@ -1,6 +1,10 @@
 """Provisioning against the real local Keycloak: what identity writes shows up in the tokens
-people get, a second sync writes nothing, a disabled account gets no token, and the bulk path
-is idempotent. Every account here has a per-run prefix and is deleted afterwards."""
+people get, a second sync writes nothing, a disabled account gets no token, the bulk path
+is idempotent, and only the bulk client (not identity's own) may send a partial import. Every
+account here has a per-run prefix and is deleted afterwards.
+
+Clients and secrets come from the environment, else from infra/local/services.env, as the
+local services get them (IDENTITY_KEYCLOAK__* and IDENTITY_KEYCLOAK_ADMIN__BULK_CLIENT_*)."""
 
 from __future__ import annotations
 
@@ -9,20 +13,46 @@ import json
 import os
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
-from identity.adapters.keycloak import KeycloakAccountDirectory, KeycloakAdminSettings
+from identity.adapters.keycloak import (
+    BulkClientMissing,
+    KeycloakAccountDirectory,
+    KeycloakAdminSettings,
+)
 from identity.domain.accounts import DesiredAccount, sync
+from xinyu_core.errors import InvalidArgument, PermissionDenied
 from xinyu_core.settings import KeycloakSettings
 
 pytestmark = pytest.mark.integration
 
-ISSUER = os.environ.get("IDENTITY_KEYCLOAK__ISSUER", "http://127.0.0.1:8180/realms/xinyu")
+SERVICES_ENV = Path(__file__).resolve().parents[4] / "infra" / "local" / "services.env"
+
+
+def local_setting(name: str, default: str = "") -> str:
+    """``name`` from the environment, else from infra/local/services.env, else ``default``."""
+    if name in os.environ:
+        return os.environ[name]
+    for line in SERVICES_ENV.read_text(encoding="utf-8").splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and key == name and not line.lstrip().startswith("#"):
+            return value
+    return default
+
+
+ISSUER = local_setting("IDENTITY_KEYCLOAK__ISSUER", "http://127.0.0.1:8180/realms/xinyu")
 TOKEN_URL = f"{ISSUER}/protocol/openid-connect/token"
+SERVER, _, REALM = ISSUER.rpartition("/realms/")
+PARTIAL_IMPORT_URL = f"{SERVER}/admin/realms/{REALM}/partialImport"
+CLIENT_ID = local_setting("IDENTITY_KEYCLOAK__CLIENT_ID")
+CLIENT_SECRET = local_setting("IDENTITY_KEYCLOAK__CLIENT_SECRET")
+BULK_CLIENT_ID = local_setting("IDENTITY_KEYCLOAK_ADMIN__BULK_CLIENT_ID")
+BULK_CLIENT_SECRET = local_setting("IDENTITY_KEYCLOAK_ADMIN__BULK_CLIENT_SECRET")
 # Set through the admin API in these tests only; identity never gives anyone a password.
 PASSWORD = "Zz-Provision-2026!"
 SCHOOL = "3607020001"
@@ -32,12 +62,17 @@ COUNTY_GROUP = "/ganzhou/章贡区"
 
 
 def keycloak_settings() -> KeycloakSettings:
+    """identity's own client: single accounts only, no manage-realm."""
     return KeycloakSettings(
-        issuer=ISSUER,
-        client_id=os.environ.get("IDENTITY_KEYCLOAK__CLIENT_ID", "identity"),
-        client_secret=SecretStr(
-            os.environ.get("IDENTITY_KEYCLOAK__CLIENT_SECRET", "dev-kc-identity")
-        ),
+        issuer=ISSUER, client_id=CLIENT_ID, client_secret=SecretStr(CLIENT_SECRET)
+    )
+
+
+def admin_settings(*, bulk: bool = True) -> KeycloakAdminSettings:
+    """With the bulk client (identity-bulk) or explicitly without it, whatever the env says."""
+    return KeycloakAdminSettings(
+        bulk_client_id=BULK_CLIENT_ID if bulk else "",
+        bulk_client_secret=SecretStr(BULK_CLIENT_SECRET if bulk else ""),
     )
 
 
@@ -48,7 +83,7 @@ def prefix() -> str:
 
 @pytest.fixture
 async def directory(prefix: str) -> AsyncIterator[KeycloakAccountDirectory]:
-    found = KeycloakAccountDirectory.from_settings(keycloak_settings(), KeycloakAdminSettings())
+    found = KeycloakAccountDirectory.from_settings(keycloak_settings(), admin_settings())
     try:
         yield found
     finally:
@@ -277,3 +312,148 @@ async def test_bulk_upsert_isolates_bad_accounts(
     assert "group" in report.failed[unknown_group.username]
     assert await directory.get(doomed.username) is None
     assert await directory.get(clash.username) is None
+
+
+async def client_token(client_id: str, secret: str) -> str:
+    async with httpx.AsyncClient(timeout=30) as http:
+        answer = await http.post(
+            TOKEN_URL,
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": secret,
+            },
+        )
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["access_token"])
+
+
+def decoded(jwt: str) -> dict[str, Any]:
+    payload = jwt.split(".")[1]
+    found: dict[str, Any] = json.loads(
+        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    )
+    return found
+
+
+async def partial_import(bearer: str, username: str) -> httpx.Response:
+    """One student through the realm's partial import, as the bearer of ``bearer``."""
+    user = {
+        "username": username,
+        "firstName": "学生00001",
+        "lastName": "测试",
+        "enabled": True,
+        "attributes": {"org_unit": [SCHOOL]},
+        "realmRoles": ["default-roles-xinyu", "student"],
+    }
+    async with httpx.AsyncClient(timeout=60) as http:
+        return await http.post(
+            PARTIAL_IMPORT_URL,
+            json={"ifResourceExists": "SKIP", "users": [user]},
+            headers={"Authorization": f"Bearer {bearer}"},
+        )
+
+
+async def test_only_the_bulk_client_may_partial_import(
+    directory: KeycloakAccountDirectory, prefix: str
+) -> None:
+    """identity's own client (the serving process) lost manage-realm: Keycloak refuses its
+    partial import with 403; identity-bulk, which has it, imports. identity keeps the realm
+    role `service` it needs for platform RPCs; identity-bulk lacks it, so its tokens open none."""
+    assert (CLIENT_ID, BULK_CLIENT_ID) == ("identity", "identity-bulk")
+    username = f"{prefix}00001"
+
+    own = await client_token(CLIENT_ID, CLIENT_SECRET)
+    own_claims = decoded(own)
+    own_admin = set(own_claims["resource_access"]["realm-management"]["roles"])
+    assert "manage-realm" not in own_admin
+    assert {"manage-users", "view-users", "query-users", "query-groups", "view-realm"} <= own_admin
+    assert "service" in own_claims["realm_access"]["roles"]
+    refused = await partial_import(own, username)
+    assert refused.status_code == 403, refused.text
+    assert await directory.get(username) is None
+
+    bulk = await client_token(BULK_CLIENT_ID, BULK_CLIENT_SECRET)
+    bulk_claims = decoded(bulk)
+    assert "manage-realm" in bulk_claims["resource_access"]["realm-management"]["roles"]
+    assert "service" not in bulk_claims["realm_access"]["roles"]
+    imported = await partial_import(bulk, username)
+    assert imported.status_code == 200, imported.text
+    assert [r["action"] for r in imported.json()["results"]] == ["ADDED"]
+    created = await directory.get(username)
+    assert created is not None
+    assert created.roles == {"default-roles-xinyu", "student"}
+
+
+async def test_bulk_upsert_refuses_without_the_bulk_client(prefix: str) -> None:
+    without = KeycloakAccountDirectory.from_settings(
+        keycloak_settings(), admin_settings(bulk=False)
+    )
+    try:
+        assert not without.can_bulk
+        with pytest.raises(BulkClientMissing) as refused:
+            await without.bulk_upsert([student(prefix, 1)])
+        assert "IDENTITY_KEYCLOAK_ADMIN__BULK_CLIENT_ID" in refused.value.message
+        assert "IDENTITY_KEYCLOAK_ADMIN__BULK_CLIENT_SECRET" in refused.value.message
+        assert (without.calls.reads, without.calls.writes) == (0, 0)  # refused before asking
+        assert await without.get(student(prefix, 1).username) is None
+    finally:
+        await without.aclose()
+
+
+async def test_bulk_upsert_as_identitys_own_client_is_denied(
+    directory: KeycloakAccountDirectory, prefix: str
+) -> None:
+    """Were identity's client wired in as the bulk client (only possible by hand: from_settings
+    refuses it), Keycloak's 403 stops the run with an error that says what the bulk client
+    needs, and nothing is created."""
+    with pytest.raises(InvalidArgument, match="must be a client of its own"):
+        KeycloakAccountDirectory.from_settings(
+            keycloak_settings(),
+            KeycloakAdminSettings(
+                bulk_client_id=CLIENT_ID, bulk_client_secret=SecretStr(CLIENT_SECRET)
+            ),
+        )
+    by_hand = KeycloakAccountDirectory(
+        directory.admin, admin_settings(), bulk_admin=directory.admin
+    )
+    with pytest.raises(PermissionDenied, match="manage-realm"):
+        await by_hand.bulk_upsert([student(prefix, n) for n in range(3)])
+    assert await directory.get(student(prefix, 0).username) is None
+
+
+async def test_identity_cannot_take_manage_realm_another_way() -> None:
+    """The split holds only if `identity` (manage-users) cannot reach manage-realm through the
+    users it manages: Keycloak refuses it mapping an admin role it does not hold (even to its own
+    service account) and setting a password on identity-bulk's service account."""
+    own = await client_token(CLIENT_ID, CLIENT_SECRET)
+    admin = f"{SERVER}/admin/realms/{REALM}"
+    async with httpx.AsyncClient(
+        base_url=admin, headers={"Authorization": f"Bearer {own}"}, timeout=30
+    ) as http:
+
+        async def user_id(username: str) -> str:
+            found = await http.get("/users", params={"username": username, "exact": "true"})
+            assert found.status_code == 200, found.text
+            return str(found.json()[0]["id"])
+
+        own_id = await user_id(f"service-account-{CLIENT_ID}")
+        bulk_id = await user_id(f"service-account-{BULK_CLIENT_ID}")
+        mappings = (await http.get(f"/users/{bulk_id}/role-mappings")).json()
+        realm_management = mappings["clientMappings"]["realm-management"]
+        manage_realm = [
+            {"id": r["id"], "name": r["name"]}
+            for r in realm_management["mappings"]
+            if r["name"] == "manage-realm"
+        ]
+        assert manage_realm
+        granted = await http.post(
+            f"/users/{own_id}/role-mappings/clients/{realm_management['id']}", json=manage_realm
+        )
+        assert granted.status_code == 403, granted.text
+
+        password = await http.put(
+            f"/users/{bulk_id}/reset-password",
+            json={"type": "password", "value": PASSWORD, "temporary": False},
+        )
+        assert password.status_code in (400, 403), password.text

@@ -11,9 +11,17 @@ from keycloak.exceptions import (
     KeycloakGetError,
     KeycloakPostError,
 )
+from pydantic import SecretStr
 
-from identity.adapters.keycloak import KeycloakAdminSettings, KeycloakUnreachable, admin_endpoint
+from identity.adapters.keycloak import (
+    BulkClientMissing,
+    KeycloakAccountDirectory,
+    KeycloakAdminSettings,
+    KeycloakUnreachable,
+    admin_endpoint,
+)
 from identity.adapters.keycloak.directory import (
+    BULK_DENIED,
     _import_representation,
     _pool,
     _translate,
@@ -27,6 +35,7 @@ from xinyu_core.errors import (
     PermissionDenied,
     Unavailable,
 )
+from xinyu_core.settings import KeycloakSettings
 
 ACCOUNT = DesiredAccount(
     username="t-student-0001",
@@ -58,6 +67,49 @@ def test_settings_read_their_own_prefix(monkeypatch: pytest.MonkeyPatch) -> None
     assert settings.bulk_batch_size == 25
     assert settings.bulk_client_id == "identity-bulk"
     assert settings.bulk_concurrency == 3
+
+
+IDENTITY = KeycloakSettings(client_id="identity", client_secret=SecretStr("dev-kc-identity"))
+
+
+def bulk_settings(client_id: str, secret: str) -> KeycloakAdminSettings:
+    return KeycloakAdminSettings(bulk_client_id=client_id, bulk_client_secret=SecretStr(secret))
+
+
+@pytest.mark.parametrize(
+    ("client_id", "secret", "named"),
+    [
+        ("identity-bulk", "", "IDENTITY_KEYCLOAK_ADMIN__BULK_CLIENT_SECRET"),
+        ("", "dev-kc-identity-bulk", "IDENTITY_KEYCLOAK_ADMIN__BULK_CLIENT_ID"),
+        ("identity", "dev-kc-identity", "IDENTITY_KEYCLOAK_ADMIN__BULK_CLIENT_ID"),
+    ],
+)
+def test_a_half_set_or_borrowed_bulk_client_is_refused_naming_the_setting(
+    client_id: str, secret: str, named: str
+) -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        KeycloakAccountDirectory.from_settings(IDENTITY, bulk_settings(client_id, secret))
+    assert refused.value.field == named
+
+
+async def test_bulk_upsert_without_the_bulk_client_names_the_missing_settings() -> None:
+    directory = KeycloakAccountDirectory.from_settings(IDENTITY, bulk_settings("", ""))
+    try:
+        assert not directory.can_bulk
+        with pytest.raises(BulkClientMissing) as refused:
+            await directory.bulk_upsert([ACCOUNT])  # refused before any request: no Keycloak
+        assert "IDENTITY_KEYCLOAK_ADMIN__BULK_CLIENT_ID" in refused.value.message
+        assert "IDENTITY_KEYCLOAK_ADMIN__BULK_CLIENT_SECRET" in refused.value.message
+        assert (directory.calls.reads, directory.calls.writes) == (0, 0)
+    finally:
+        await directory.aclose()
+
+
+def test_with_the_bulk_client_the_directory_can_bulk() -> None:
+    directory = KeycloakAccountDirectory.from_settings(
+        IDENTITY, bulk_settings("identity-bulk", "dev-kc-identity-bulk")
+    )
+    assert directory.can_bulk
 
 
 def test_import_representation_lists_the_default_role_and_the_group() -> None:
@@ -105,6 +157,15 @@ def test_update_sends_every_profile_field_and_keeps_other_attributes() -> None:
 def test_keycloak_errors_become_domain_errors(error: KeycloakError, expected: type) -> None:
     translated = _translate(error)
     assert type(translated) is expected
+
+
+def test_a_refused_partial_import_says_what_the_bulk_client_needs() -> None:
+    refused = KeycloakPostError("forbidden", response_code=403)
+    assert "IDENTITY_KEYCLOAK__CLIENT_ID" in _translate(refused).message
+    bulk = _translate(refused, denied=BULK_DENIED)
+    assert isinstance(bulk, PermissionDenied)
+    assert "IDENTITY_KEYCLOAK_ADMIN__BULK_CLIENT_ID" in bulk.message
+    assert "manage-realm" in bulk.message
 
 
 async def test_pool_bounds_concurrency_and_raises_the_first_error_itself() -> None:

@@ -2,6 +2,7 @@
 
 from identity.adapters.keycloak.directory import (
     AdminCalls,
+    BulkClientMissing,
     KeycloakAccountDirectory,
     KeycloakUnreachable,
 )
@@ -9,6 +10,7 @@ from identity.adapters.keycloak.settings import KeycloakAdminSettings, admin_end
 
 __all__ = [
     "AdminCalls",
+    "BulkClientMissing",
     "KeycloakAccountDirectory",
     "KeycloakAdminSettings",
     "KeycloakUnreachable",

@@ -1,9 +1,12 @@
 """People's accounts in Keycloak, through its admin REST API (python-keycloak, async calls).
 
-identity authenticates as itself: client credentials of its confidential client, whose service
-account holds realm-management roles (infra/keycloak/realm-xinyu.json). One account at a time:
-read (user, realm role mappings, groups), then only the writes :func:`plan` asks for. In bulk:
-the realm's partial import, ``ifResourceExists=SKIP``, in small batches; see
+One account at a time, identity authenticates as itself: client credentials of its confidential
+client ``identity``, whose service account holds only the user roles of realm-management
+(infra/keycloak/realm-xinyu.json); it reads (user, realm role mappings, groups), then writes only
+what :func:`plan` asks for. In bulk: the realm's partial import, ``ifResourceExists=SKIP``, in
+small batches, sent **only** as the separate client ``identity-bulk``
+(``IDENTITY_KEYCLOAK_ADMIN__BULK_CLIENT_ID/SECRET``), the one client holding ``manage-realm``,
+configured in bulk Jobs and never in the serving process. See
 docs/decisions/0009-keycloak-provisioning.md for why and for the measured figures.
 """
 
@@ -29,6 +32,7 @@ from identity.domain.accounts import (
 from xinyu_core.errors import (
     AlreadyExists,
     DomainError,
+    FailedPrecondition,
     InvalidArgument,
     NotFound,
     PermissionDenied,
@@ -40,6 +44,19 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 ORG_UNIT = "org_unit"
+BULK_CLIENT_ID = "IDENTITY_KEYCLOAK_ADMIN__BULK_CLIENT_ID"
+BULK_CLIENT_SECRET = "IDENTITY_KEYCLOAK_ADMIN__BULK_CLIENT_SECRET"  # noqa: S105 - a name
+# What a 401/403 means, per client: identity's own for one account, the bulk client for imports.
+SINGLE_DENIED = (
+    "identity's Keycloak client (IDENTITY_KEYCLOAK__CLIENT_ID) may not do this: is its secret "
+    "right, and does its service account hold the realm-management user roles of "
+    "infra/keycloak/realm-xinyu.json?"
+)
+BULK_DENIED = (
+    f"the bulk client ({BULK_CLIENT_ID}) may not do a partial import: is its secret right, and "
+    "does its service account hold realm-management manage-realm (client identity-bulk in "
+    "infra/keycloak/realm-xinyu.json)?"
+)
 
 
 @dataclass
@@ -55,17 +72,19 @@ class KeycloakUnreachable(Unavailable):
     fail every remaining account one by one."""
 
 
-def _translate(exc: KeycloakError) -> DomainError:
+class BulkClientMissing(FailedPrecondition):
+    """Bulk provisioning was asked of a directory built without the bulk client: partial import
+    is never sent as identity's own client, which does not hold ``manage-realm``."""
+
+
+def _translate(exc: KeycloakError, *, denied: str = SINGLE_DENIED) -> DomainError:
     code = exc.response_code
     if isinstance(exc, KeycloakConnectionError) or code is None:
         return KeycloakUnreachable("Keycloak admin API did not answer")
     if code >= 500:
         return Unavailable(f"Keycloak failed the request ({code}); its log says why")
     if code in (401, 403):
-        return PermissionDenied(
-            "identity's Keycloak client may not do this: does its service account hold the "
-            "realm-management roles of infra/keycloak/realm-xinyu.json?"
-        )
+        return PermissionDenied(denied)
     if code == 404:
         return NotFound("no such Keycloak resource")
     if code == 409:
@@ -82,10 +101,6 @@ def _connection(
     keycloak: KeycloakSettings, settings: KeycloakAdminSettings, client_id: str, secret: str
 ) -> KeycloakOpenIDConnection:
     server, realm = admin_endpoint(keycloak.issuer)
-    if not client_id or not secret:
-        raise InvalidArgument(
-            "keycloak.client_id", "identity needs its own client to administer accounts"
-        )
     return KeycloakOpenIDConnection(
         server_url=server,
         realm_name=realm,
@@ -110,7 +125,8 @@ class KeycloakAccountDirectory:
         bulk_admin: KeycloakAdmin | None = None,
     ) -> None:
         self._admin = admin
-        self._bulk = bulk_admin or admin
+        # Partial import goes through this client only; None: bulk_upsert refuses to run.
+        self._bulk = bulk_admin
         self._settings = settings or KeycloakAdminSettings()
         self.realm = str(admin.connection.realm_name)
         self.calls = AdminCalls()
@@ -123,25 +139,35 @@ class KeycloakAccountDirectory:
     def from_settings(
         cls, keycloak: KeycloakSettings, settings: KeycloakAdminSettings | None = None
     ) -> KeycloakAccountDirectory:
+        """identity's own client from ``keycloak`` (``IDENTITY_KEYCLOAK__CLIENT_ID/SECRET``) for
+        single accounts; the bulk client from ``settings`` (``IDENTITY_KEYCLOAK_ADMIN__BULK_
+        CLIENT_ID/SECRET``), when set, for partial imports and nothing else."""
         settings = settings or KeycloakAdminSettings()
-        admin = KeycloakAdmin(
-            connection=_connection(
-                keycloak,
-                settings,
-                keycloak.client_id,
-                keycloak.client_secret.get_secret_value(),
+        secret = keycloak.client_secret.get_secret_value()
+        if not keycloak.client_id or not secret:
+            raise InvalidArgument(
+                "keycloak.client_id",
+                "identity needs its own client (IDENTITY_KEYCLOAK__CLIENT_ID/SECRET) to "
+                "administer accounts",
             )
+        admin = KeycloakAdmin(
+            connection=_connection(keycloak, settings, keycloak.client_id, secret)
         )
         bulk = None
-        if settings.bulk_client_id:
-            bulk = KeycloakAdmin(
-                connection=_connection(
-                    keycloak,
-                    settings,
-                    settings.bulk_client_id,
-                    settings.bulk_client_secret.get_secret_value(),
+        bulk_id = settings.bulk_client_id
+        bulk_secret = settings.bulk_client_secret.get_secret_value()
+        if bulk_id or bulk_secret:
+            if not bulk_id:
+                raise InvalidArgument(BULK_CLIENT_ID, f"missing, while {BULK_CLIENT_SECRET} is set")
+            if not bulk_secret:
+                raise InvalidArgument(BULK_CLIENT_SECRET, f"missing, while {BULK_CLIENT_ID} is set")
+            if bulk_id == keycloak.client_id:
+                raise InvalidArgument(
+                    BULK_CLIENT_ID,
+                    "must be a client of its own (identity-bulk), not identity's: only the bulk "
+                    "client may hold manage-realm",
                 )
-            )
+            bulk = KeycloakAdmin(connection=_connection(keycloak, settings, bulk_id, bulk_secret))
         return cls(admin, settings, bulk_admin=bulk)
 
     @property
@@ -150,8 +176,14 @@ class KeycloakAccountDirectory:
         password with it; identity itself never does)."""
         return self._admin
 
+    @property
+    def can_bulk(self) -> bool:
+        """Whether this directory has the bulk client, without which bulk_upsert refuses."""
+        return self._bulk is not None
+
     async def aclose(self) -> None:
-        for admin in {id(a): a for a in (self._admin, self._bulk)}.values():
+        clients = (self._admin,) if self._bulk is None else (self._admin, self._bulk)
+        for admin in {id(a): a for a in clients}.values():
             await admin.connection.aclose()
             await admin.connection.keycloak_openid.connection.aclose()
 
@@ -238,6 +270,16 @@ class KeycloakAccountDirectory:
     async def bulk_upsert(
         self, accounts: Sequence[DesiredAccount], *, reconcile_existing: bool = True
     ) -> BulkReport:
+        """Partial imports as the bulk client; the accounts they skip or refuse go through the
+        single path as identity's own client. Raises :class:`BulkClientMissing` (before any
+        request) when this directory has no bulk client."""
+        if self._bulk is None:
+            raise BulkClientMissing(
+                f"bulk provisioning needs the bulk client: set {BULK_CLIENT_ID} and "
+                f"{BULK_CLIENT_SECRET} (client identity-bulk; in a bulk Job, not in the serving "
+                "process). Partial import is never sent as identity's own client."
+            )
+        bulk = self._bulk
         report = BulkReport()
         counts: dict[str, int] = {}
         for account in accounts:
@@ -260,7 +302,7 @@ class KeycloakAccountDirectory:
         batches = [valid[i : i + size] for i in range(0, len(valid), size)]
 
         async def import_batch(batch: list[DesiredAccount]) -> None:
-            await self._import(batch, default_role, report, existing)
+            await self._import(bulk, batch, default_role, report, existing)
 
         await _pool(batches, import_batch, self._settings.bulk_concurrency)
         if not reconcile_existing:
@@ -285,6 +327,7 @@ class KeycloakAccountDirectory:
 
     async def _import(
         self,
+        bulk: KeycloakAdmin,
         batch: list[DesiredAccount],
         default_role: str,
         report: BulkReport,
@@ -301,7 +344,7 @@ class KeycloakAccountDirectory:
         for attempt in (1, 2):
             try:
                 self.calls.writes += 1
-                result = await self._bulk.a_partial_import_realm(self.realm, payload)
+                result = await bulk.a_partial_import_realm(self.realm, payload)
                 break
             except KeycloakConnectionError as exc:
                 # No answer (timeout, reset): the batch may or may not have committed; resend.
@@ -309,15 +352,15 @@ class KeycloakAccountDirectory:
                     raise _translate(exc) from exc
             except KeycloakError as exc:
                 if exc.response_code in (401, 403):
-                    raise _translate(exc) from exc
+                    raise _translate(exc, denied=BULK_DENIED) from exc
                 if len(batch) == 1:
                     # Alone and still refused (Keycloak's import answers most refusals with a
                     # bare 500): the single-account path either gets it in or says why not.
                     await self._sync_into(report, batch[0])
                     return
                 half = len(batch) // 2
-                await self._import(batch[:half], default_role, report, existing)
-                await self._import(batch[half:], default_role, report, existing)
+                await self._import(bulk, batch[:half], default_role, report, existing)
+                await self._import(bulk, batch[half:], default_role, report, existing)
                 return
         assert result is not None
         actions = {

@@ -1,8 +1,9 @@
 """How identity talks to Keycloak's admin API, beyond what ``IDENTITY_KEYCLOAK__*`` says.
 
 ``IDENTITY_KEYCLOAK__ISSUER``, ``__CLIENT_ID`` and ``__CLIENT_SECRET`` (xinyu_core's
-``KeycloakSettings``) give the realm and identity's own confidential client; the admin base URL
-is derived from the issuer. The tuning below is read from ``IDENTITY_KEYCLOAK_ADMIN__*``.
+``KeycloakSettings``) give the realm and identity's own confidential client, which administers
+one account at a time; the admin base URL is derived from the issuer. The bulk client and the
+tuning below are read from ``IDENTITY_KEYCLOAK_ADMIN__*``.
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ class KeycloakAdminSettings(BaseSettings):
     sync_concurrency: int = Field(default=4, ge=1, le=32)
     # Seconds per admin request; a 1,000-user partial import can take tens of seconds.
     timeout_seconds: int = Field(default=120, ge=1)
-    # Optional separate client for partial imports, which need realm-management `manage-realm`.
-    # Empty: identity's own client (IDENTITY_KEYCLOAK__CLIENT_ID) does both.
+    # The client of bulk runs (partial import), `identity-bulk` in the realm: the only one
+    # holding realm-management `manage-realm`, which partial import needs. Set it in a bulk
+    # Job only, never in the serving process; empty, bulk_upsert refuses to run. identity's
+    # own client (IDENTITY_KEYCLOAK__CLIENT_ID) is never used for partial import.
     bulk_client_id: str = ""
     bulk_client_secret: SecretStr = SecretStr("")
 
