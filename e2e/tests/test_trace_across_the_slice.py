@@ -110,6 +110,24 @@ async def test_one_trace_covers_http_grpc_kafka_and_the_consumer(
     _, exporter = spans
     number = "G3607029" + uuid.uuid4().int.__str__()[:10] + "X"
     async with httpx.AsyncClient(base_url=gateway_url, timeout=10.0) as client:
+        # The school must exist before a student is enrolled there (on a fresh stack the demo
+        # data is not loaded yet); registering it again changes nothing.
+        school = await client.post(
+            "/v1/schools",
+            json={
+                "school_code": "3607020001",
+                "name": "章贡区心育示范学校",
+                "county_code": "360702",
+                "school_type": "nine_year",
+                "enrolment": 1200,
+                "has_counselling_station": True,
+                "has_hotline": True,
+                "has_counsellor": True,
+            },
+            headers={"Authorization": f"Bearer {cached_token('zhanggong.admin')}"},
+        )
+        assert school.status_code in (200, 201), school.text
+        exporter.clear()
         reply = await client.post(
             "/v1/students",
             json={
