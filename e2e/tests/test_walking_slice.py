@@ -106,3 +106,48 @@ def test_scope_and_roles_are_enforced(gateway: httpx.Client) -> None:
         headers=auth("zhanggong.admin"),
     )
     assert elsewhere.status_code == 403
+
+
+def test_enrolment_keeps_class_gender_and_only_a_masked_resident_id(
+    gateway: httpx.Client,
+) -> None:
+    # An invented resident ID with a valid GB 11643 check digit.
+    first17 = "36070220160229" + "".join(secrets.choice("0123456789") for _ in range(3))
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    check = "10X98765432"[sum(int(d) * w for d, w in zip(first17, weights, strict=True)) % 11]
+    resident_id = first17 + check
+    reply = gateway.post(
+        "/v1/students",
+        json={
+            "student_number": "G" + resident_id,
+            "full_name": "演示学生",
+            "school_code": SCHOOL,
+            "county_code": COUNTY,
+            "gender": "female",
+            "birth_date": "2016-02-29",
+            "resident_id": resident_id,
+            "class_code": f"{SCHOOL}-2024-02",
+        },
+        headers=auth("school.admin"),
+    )
+    assert reply.status_code == 201, reply.text
+    student = reply.json()
+    assert (student["class_code"], student["gender"], student["birth_date"]) == (
+        f"{SCHOOL}-2024-02",
+        "female",
+        "2016-02-29",
+    )
+    assert student["resident_id_masked"] == resident_id[:6] + "********" + resident_id[-4:]
+    bad = gateway.post(
+        "/v1/students",
+        json={
+            "student_number": new_student_number(),
+            "full_name": "演示学生",
+            "school_code": SCHOOL,
+            "county_code": COUNTY,
+            "resident_id": first17 + ("0" if check != "0" else "1"),
+        },
+        headers=auth("school.admin"),
+    )
+    assert bad.status_code == 422
+    assert bad.json()["detail"][0]["loc"] == ["body", "resident_id"]

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated
+from datetime import UTC, date, datetime
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel, Field
 
 from gateway.access import allow
 from gateway.backend import call, forwarded
+from gateway.proto_json import enum_name, enum_number
 from gateway.runtime import Runtime, runtime
 from xinyu.archives.v1 import archives_pb2
 from xinyu.identity.v1 import identity_pb2
@@ -40,6 +41,12 @@ class EnrolStudentBody(BaseModel):
     full_name: str = Field(min_length=1, max_length=50)
     school_code: str = Field(min_length=1, max_length=16)
     county_code: str = Field(min_length=1, max_length=8)
+    gender: Literal["male", "female"] | None = None
+    birth_date: date | None = None
+    resident_id: str = Field(
+        default="", max_length=18, description="kept only as a keyed hash and a masked form"
+    )
+    class_code: str = Field(default="", max_length=40)
 
 
 class StudentView(BaseModel):
@@ -49,6 +56,10 @@ class StudentView(BaseModel):
     school_code: str
     county_code: str
     enrolled_at: datetime
+    gender: str
+    birth_date: str
+    resident_id_masked: str
+    class_code: str
 
 
 class ArchiveView(BaseModel):
@@ -67,6 +78,10 @@ def _student_view(student: identity_pb2.Student) -> StudentView:
         school_code=student.school_code,
         county_code=student.county_code,
         enrolled_at=student.enrolled_at.ToDatetime(tzinfo=UTC),
+        gender=enum_name(identity_pb2.Gender.DESCRIPTOR, student.gender),
+        birth_date=student.birth_date,
+        resident_id_masked=student.resident_id_masked,
+        class_code=student.class_code,
     )
 
 
@@ -83,7 +98,19 @@ async def enrol_student(
         request,
         principal,
         rt.identity.EnrolStudent(
-            identity_pb2.EnrolStudentRequest(**body.model_dump()), metadata=forwarded(principal)
+            identity_pb2.EnrolStudentRequest(
+                student_number=body.student_number,
+                full_name=body.full_name,
+                school_code=body.school_code,
+                county_code=body.county_code,
+                gender=enum_number(identity_pb2.Gender.DESCRIPTOR, body.gender)  # type: ignore[arg-type]
+                if body.gender
+                else identity_pb2.GENDER_UNSPECIFIED,
+                birth_date=body.birth_date.isoformat() if body.birth_date else "",
+                resident_id=body.resident_id,
+                class_code=body.class_code,
+            ),
+            metadata=forwarded(principal),
         ),
     )
     if not reply.created:
