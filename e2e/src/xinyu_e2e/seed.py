@@ -100,11 +100,14 @@ def ensure_demo_world(gateway: httpx.Client) -> DemoWorld:
         )
         students[student_number] = student["student_id"]
     people = {}
-    for username, full_name, kind, home in (
-        ("school.admin", "赵校长", "staff", DEMO_SCHOOL),
-        ("head.teacher", "李老师", "staff", DEMO_SCHOOL),
-        ("psych.teacher", "王老师", "staff", DEMO_SCHOOL),
-        ("guardian.demo", "林家长", "guardian", ""),
+    # Identity syncs these people's Keycloak accounts: the school admin's role is recorded
+    # explicitly, the others' come from the relationships below (infra/keycloak/demo/users.json
+    # gives each demo user the same role).
+    for username, full_name, kind, home, roles in (
+        ("school.admin", "赵校长", "staff", DEMO_SCHOOL, ["school_admin"]),
+        ("head.teacher", "李老师", "staff", DEMO_SCHOOL, []),
+        ("psych.teacher", "王老师", "staff", DEMO_SCHOOL, []),
+        ("guardian.demo", "林家长", "guardian", "", []),
     ):
         person = _ok(
             gateway.post(
@@ -114,6 +117,7 @@ def ensure_demo_world(gateway: httpx.Client) -> DemoWorld:
                     "username": username,
                     "full_name": full_name,
                     "home_unit_code": home,
+                    "roles": roles,
                 },
                 headers=school,
             )

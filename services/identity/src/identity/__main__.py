@@ -1,6 +1,6 @@
-"""``identity serve`` runs the gRPC server and its outbox relay; ``identity consume audit``
-appends every service's access decisions to the audit log; ``identity migrate`` upgrades the
-database."""
+"""``identity serve`` runs the gRPC server, its outbox relay and the Keycloak account sync;
+``identity consume audit`` appends every service's access decisions to the audit log;
+``identity migrate`` upgrades the database."""
 
 from __future__ import annotations
 
@@ -20,7 +20,12 @@ from xinyu_core.telemetry import setup_telemetry
 async def serve(settings: IdentitySettings) -> None:
     identity = build(settings, setup_telemetry(SERVICE))
     try:
-        await run_until_terminated(identity.server, background=[identity.relay.run])
+        background = [identity.relay.run]
+        on_stop = []
+        if identity.account_sync is not None:
+            background.append(identity.account_sync.run)
+            on_stop.append(identity.account_sync.stop)
+        await run_until_terminated(identity.server, background=background, on_stop=on_stop)
     finally:
         await identity.close()
 

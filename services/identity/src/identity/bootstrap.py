@@ -7,10 +7,13 @@ from pathlib import Path
 
 import httpx
 from opentelemetry.sdk.trace import TracerProvider
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from identity.adapters.account_sync import AccountSyncWorker
 from identity.adapters.db.repository import SqlUnitOfWorkFactory
 from identity.adapters.db.tables import outbox
+from identity.adapters.keycloak import KeycloakAccountDirectory, KeycloakAdminSettings
 from identity.api.servicer import IdentityServicer
 from identity.audit.wiring import audit_service
 from identity.config import IdentitySettings
@@ -45,9 +48,16 @@ class Identity:
     engine: AsyncEngine
     producer: AsyncProducer
     http: httpx.AsyncClient
+    # None when identity has no Keycloak client of its own (IDENTITY_KEYCLOAK__CLIENT_ID/SECRET).
+    account_sync: AccountSyncWorker | None = None
+    directory: KeycloakAccountDirectory | None = None
 
     async def close(self) -> None:
         self.relay.stop()
+        if self.account_sync is not None:
+            await self.account_sync.stop()
+        if self.directory is not None:
+            await self.directory.aclose()
         await self.producer.close()
         await self.engine.dispose()
         await self.http.aclose()
@@ -91,4 +101,21 @@ def build(settings: IdentitySettings, tracer_provider: TracerProvider | None = N
         tracer_provider=tracer_provider,
         audit=audit,
     )
-    return Identity(server=server, relay=relay, engine=engine, producer=producer, http=http)
+    directory, account_sync = None, None
+    if settings.keycloak.client_id and settings.keycloak.client_secret.get_secret_value():
+        # The serving process syncs one account at a time as identity's own client; the bulk
+        # client (partial import, manage-realm) is left out even when the environment sets it.
+        admin_settings = KeycloakAdminSettings().model_copy(
+            update={"bulk_client_id": "", "bulk_client_secret": SecretStr("")}
+        )
+        directory = KeycloakAccountDirectory.from_settings(settings.keycloak, admin_settings)
+        account_sync = AccountSyncWorker(sessions, directory)
+    return Identity(
+        server=server,
+        relay=relay,
+        engine=engine,
+        producer=producer,
+        http=http,
+        account_sync=account_sync,
+        directory=directory,
+    )

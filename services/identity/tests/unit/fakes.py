@@ -30,6 +30,8 @@ class World:
     classes: dict[str, SchoolClass] = field(default_factory=dict)
     people: dict[UUID, Person] = field(default_factory=dict)
     relationships: dict[UUID, Relationship] = field(default_factory=dict)
+    # person id → how many times an account sync was requested (the table keeps one row).
+    sync_requests: dict[UUID, int] = field(default_factory=dict)
     committee: dict[UUID, tuple[UUID, str, date, date | None]] = field(default_factory=dict)
     enrolled_events: list[Student] = field(default_factory=list)
     transferred_events: list[tuple[Student, Student, Transfer]] = field(default_factory=list)
@@ -106,6 +108,13 @@ class FakePeople:
 
     async def add(self, person: Person) -> None:
         self.w.people[person.person_id] = person
+
+    async def set_roles(self, person_id: UUID, roles: Sequence[str]) -> None:
+        self.w.people[person_id] = replace(self.w.people[person_id], roles=tuple(roles))
+
+    async def request_account_sync(self, person_id: UUID) -> None:
+        assert person_id in self.w.people, "a sync request names a registered person"
+        self.w.sync_requests[person_id] = self.w.sync_requests.get(person_id, 0) + 1
 
     async def relationship(self, relationship_id: UUID) -> Relationship | None:
         return self.w.relationships.get(relationship_id)

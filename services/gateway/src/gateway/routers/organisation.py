@@ -199,6 +199,8 @@ class PersonBody(BaseModel):
     full_name: str = Field(min_length=1, max_length=50)
     gender: GenderName | None = None
     home_unit_code: str = Field(default="", max_length=40)
+    # Explicit realm roles (e.g. school_admin); identity checks them against the caller's own.
+    roles: list[str] = Field(default=[], max_length=16)
 
 
 @router.post("/people", status_code=status.HTTP_201_CREATED)
@@ -220,6 +222,7 @@ async def register_person(
                 full_name=body.full_name,
                 gender=enum_number(pb.Gender.DESCRIPTOR, body.gender) if body.gender else 0,  # type: ignore[arg-type]
                 home_unit_code=body.home_unit_code,
+                roles=body.roles,
             ),
             metadata=forwarded(principal),
         ),

@@ -210,6 +210,7 @@ def person_pb(value: Person) -> pb.Person:
         full_name=value.full_name,
         gender=gender_pb(value.gender),
         home_unit_code=value.home_unit_code,
+        roles=list(value.roles),
     )
 
 

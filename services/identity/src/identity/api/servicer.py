@@ -123,6 +123,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             full_name=request.full_name,
             gender=convert.gender(request.gender),
             home_unit_code=request.home_unit_code,
+            roles=list(request.roles),
         )
         return pb.RegisterPersonResponse(person=convert.person_pb(person), created=created)
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from xinyu_core.errors import AlreadyExists, InvalidArgument
+from xinyu_core.errors import AlreadyExists, InvalidArgument, PermissionDenied
 
 # The realm roles of infra/keycloak/realm-xinyu.json that a person may hold.
 PERSON_ROLES = frozenset(
@@ -46,6 +46,46 @@ PERSON_ROLES = frozenset(
 # platform. It is managed (a sync takes it away from a person) but never granted to one.
 SERVICE_ROLE = "service"
 MANAGED_ROLES = PERSON_ROLES | {SERVICE_ROLE}
+
+# Roles a relationship implies: never granted explicitly, derived from active relationships.
+RELATIONSHIP_ROLES = frozenset({"guardian", "head_teacher", "psych_teacher"})
+# Roles an administrator may record on a person, by the administrator's own role: nobody grants
+# more than their level holds (a school admin cannot make a county admin).
+_SCHOOL_GRANTS = frozenset({"school_admin", "subject_teacher", "health_committee"})
+_COUNTY_GRANTS = _SCHOOL_GRANTS | {
+    "county_admin",
+    "county_counsellor",
+    "clinician",
+    "police_officer",
+    "cyberspace_officer",
+    "station_staff",
+}
+_CITY_GRANTS = _COUNTY_GRANTS | {"city_admin", "auditor", "operator"}
+GRANTABLE_BY = {
+    "school_admin": _SCHOOL_GRANTS,
+    "county_admin": _COUNTY_GRANTS,
+    "city_admin": _CITY_GRANTS,
+    SERVICE_ROLE: _CITY_GRANTS,
+}
+
+
+def require_grantable(roles: Iterable[str], granter_roles: Iterable[str]) -> tuple[str, ...]:
+    """The explicit roles of a person, checked against the realm's roles and against what the
+    granting caller (by their own roles) may give."""
+    wanted = frozenset(roles)
+    if unknown := wanted - PERSON_ROLES:
+        raise InvalidArgument("roles", f"not a person's realm role: {sorted(unknown)}")
+    if implied := wanted & (RELATIONSHIP_ROLES | {"student"}):
+        raise InvalidArgument(
+            "roles", f"{sorted(implied)} come from relationships, not from registration"
+        )
+    allowed: frozenset[str] = frozenset().union(
+        *(GRANTABLE_BY.get(role, frozenset()) for role in granter_roles)
+    )
+    if beyond := wanted - allowed:
+        raise PermissionDenied(f"the caller may not grant {sorted(beyond)}")
+    return tuple(sorted(wanted))
+
 
 # The managed part of the group tree: ganzhou › county › school. Groups outside it (if anyone
 # adds some by hand) are left alone by a sync.

@@ -213,13 +213,19 @@ class Person:
     full_name: str
     gender: Gender | None = None
     home_unit_code: str = ""
+    # Realm roles granted explicitly (school_admin, county_admin…), sorted and unique; the
+    # roles relationships imply are derived (identity.domain.account_state), not listed here.
+    roles: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "roles", tuple(sorted(set(self.roles))))
         if not _USERNAME.match(self.username):
             raise InvalidArgument("username", "must be 3–64 lower-case letters, digits, . _ -")
         require_name(self.full_name, "full_name")
         if self.kind is PersonKind.STAFF and not self.home_unit_code:
             raise InvalidArgument("home_unit_code", "staff need the unit they work for")
+        if self.kind is PersonKind.GUARDIAN and self.roles:
+            raise InvalidArgument("roles", "a guardian's role comes from their guardianships")
 
 
 @dataclass(frozen=True)

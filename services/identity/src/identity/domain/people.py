@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from uuid import UUID, uuid4
 
+from identity.domain.accounts import require_grantable
 from identity.domain.model import (
     CITY_CODE,
     Gender,
@@ -55,8 +56,13 @@ class People:
         full_name: str,
         gender: Gender | None = None,
         home_unit_code: str = "",
+        roles: Sequence[str] = (),
     ) -> tuple[Person, bool]:
+        """Registers a person, or returns the one already registered under ``username`` with
+        its explicit roles set to ``roles``. Either way their Keycloak account is queued for a
+        sync in the same transaction."""
         principal.require_any_role(*MANAGING_ROLES)
+        granted = require_grantable(roles, principal.roles)
         person = Person(
             person_id=self._new_id(),
             kind=kind,
@@ -64,6 +70,7 @@ class People:
             full_name=full_name.strip(),
             gender=gender,
             home_unit_code=home_unit_code,
+            roles=granted,
         )
         async with self._units() as unit:
             if home_unit_code:
@@ -72,8 +79,13 @@ class People:
             if existing is not None:
                 if (existing.kind, existing.home_unit_code) != (kind, home_unit_code):
                     raise AlreadyExists("username belongs to another person")
+                if existing.roles != person.roles:
+                    existing = replace(existing, roles=person.roles)
+                    await unit.people.set_roles(existing.person_id, existing.roles)
+                await unit.people.request_account_sync(existing.person_id)
                 return existing, False
             await unit.people.add(person)
+            await unit.people.request_account_sync(person.person_id)
             return person, True
 
     async def assign(self, principal: Principal, wanted: Relationship) -> tuple[Relationship, bool]:
@@ -86,6 +98,7 @@ class People:
             if is_guardianship != (person.kind is PersonKind.GUARDIAN):
                 raise InvalidArgument("kind", f"{wanted.kind.value} does not fit a {person.kind}")
             await _require_target_scope(unit, principal, wanted)
+            await unit.people.request_account_sync(person.person_id)
             existing = await unit.people.same_relationship(wanted)
             if existing is not None:
                 return existing, False
@@ -109,6 +122,7 @@ class People:
             if valid_to <= relationship.valid_from:
                 raise InvalidArgument("valid_to", "must be after valid_from")
             await unit.people.end_relationship(wanted, valid_to)
+            await unit.people.request_account_sync(relationship.person_id)
             return replace(relationship, valid_to=valid_to)
 
     async def add_committee_member(

@@ -58,6 +58,13 @@ class PeopleRepository(Protocol):
 
     async def add(self, person: Person) -> None: ...
 
+    async def set_roles(self, person_id: UUID, roles: Sequence[str]) -> None: ...
+
+    async def request_account_sync(self, person_id: UUID) -> None:
+        """Record (upsert) that the person's Keycloak account must be synced; commits with the
+        change that made it necessary, so the account sync worker never misses one."""
+        ...
+
     async def relationship(self, relationship_id: UUID) -> Relationship | None: ...
 
     async def same_relationship(self, relationship: Relationship) -> Relationship | None:

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from identity.adapters.db.tables import (
+    account_sync_requests,
     classes,
     committee_members,
     departments,
@@ -295,6 +296,7 @@ def _person(row: Any) -> Person:
         full_name=row.full_name,
         gender=_gender(row.gender),
         home_unit_code=row.home_unit_code or "",
+        roles=tuple(row.roles or ()),
     )
 
 
@@ -342,6 +344,29 @@ class SqlPeople:
                 full_name=person.full_name,
                 gender=person.gender.value if person.gender else None,
                 home_unit_code=person.home_unit_code or None,
+                roles=list(person.roles),
+            )
+        )
+
+    async def set_roles(self, person_id: UUID, roles: Sequence[str]) -> None:
+        await self._session.execute(
+            update(people).where(people.c.person_id == person_id).values(roles=list(roles))
+        )
+
+    async def request_account_sync(self, person_id: UUID) -> None:
+        # A new request is due now and starts counting attempts afresh; one that is being
+        # synced gets a new requested_at, so the worker's delete (which names the requested_at
+        # it claimed) leaves it for the next pass.
+        statement = pg_insert(account_sync_requests).values(person_id=person_id)
+        await self._session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[account_sync_requests.c.person_id],
+                set_={
+                    "requested_at": func.clock_timestamp(),
+                    "next_attempt_at": func.now(),
+                    "attempts": 0,
+                    "last_error_code": None,
+                },
             )
         )
 

@@ -9,6 +9,7 @@ responsible for are rows with validity periods, never flags on a user.
 from __future__ import annotations
 
 from sqlalchemy import (
+    ARRAY,
     Boolean,
     CheckConstraint,
     Column,
@@ -123,8 +124,26 @@ people = Table(
     Column("gender", String(8), nullable=True),
     # Staff: their school, county office, city office or department; guardians: none.
     Column("home_unit_code", String(40), ForeignKey("org_units.code"), nullable=True),
+    # Realm roles granted explicitly (school_admin, county_admin…); the roles a relationship
+    # implies (head_teacher, guardian…) are derived, never stored here.
+    Column("roles", ARRAY(String(32)), nullable=False, server_default="{}"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("kind IN ('staff', 'guardian')", name="kind"),
+)
+
+# A person whose Keycloak account must be brought in line with identity's records: written in
+# the transaction that changed the person or their relationships, deleted by the account sync
+# worker once Keycloak agrees. ``last_error_code`` is an error class name, never personal data.
+account_sync_requests = Table(
+    "account_sync_requests",
+    metadata,
+    Column("person_id", Uuid, ForeignKey("people.person_id"), primary_key=True),
+    Column("requested_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Not picked up before this (backoff after a failure; a lease while a worker syncs it).
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error_code", String(64), nullable=True),
+    Index("ix_account_sync_requests_due", "next_attempt_at", "requested_at"),
 )
 
 relationships = Table(

@@ -408,6 +408,14 @@ class KeycloakAccountDirectory:
         await self._write(self._admin.a_create_group(payload, parent=parent_id, skip_exists=True))
         return await self._group_id(path)
 
+    async def has_group(self, path: str) -> bool:
+        """Whether the group tree has ``path`` (a sync without it leaves the group out)."""
+        try:
+            await self._group_id(path)
+        except InvalidArgument:
+            return False
+        return True
+
     async def delete_group(self, path: str) -> None:
         group_id = await self._group_id(path)
         await self._write(self._admin.a_delete_group(group_id))

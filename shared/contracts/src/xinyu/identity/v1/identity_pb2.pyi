@@ -697,6 +697,7 @@ class Person(_message.Message):
     FULL_NAME_FIELD_NUMBER: _builtins.int
     GENDER_FIELD_NUMBER: _builtins.int
     HOME_UNIT_CODE_FIELD_NUMBER: _builtins.int
+    ROLES_FIELD_NUMBER: _builtins.int
     person_id: _builtins.str
     kind: Global___PersonKind.ValueType
     username: _builtins.str
@@ -704,6 +705,10 @@ class Person(_message.Message):
     full_name: _builtins.str
     gender: Global___Gender.ValueType
     home_unit_code: _builtins.str
+    @_builtins.property
+    def roles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Realm roles granted explicitly; roles implied by relationships are not listed."""
+
     def __init__(
         self,
         *,
@@ -713,10 +718,11 @@ class Person(_message.Message):
         full_name: _builtins.str = ...,
         gender: Global___Gender.ValueType = ...,
         home_unit_code: _builtins.str = ...,
+        roles: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["full_name", b"full_name", "gender", b"gender", "home_unit_code", b"home_unit_code", "kind", b"kind", "person_id", b"person_id", "username", b"username"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["full_name", b"full_name", "gender", b"gender", "home_unit_code", b"home_unit_code", "kind", b"kind", "person_id", b"person_id", "roles", b"roles", "username", b"username"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -731,12 +737,19 @@ class RegisterPersonRequest(_message.Message):
     FULL_NAME_FIELD_NUMBER: _builtins.int
     GENDER_FIELD_NUMBER: _builtins.int
     HOME_UNIT_CODE_FIELD_NUMBER: _builtins.int
+    ROLES_FIELD_NUMBER: _builtins.int
     kind: Global___PersonKind.ValueType
     username: _builtins.str
     full_name: _builtins.str
     gender: Global___Gender.ValueType
     home_unit_code: _builtins.str
     """Staff: their school, county, city or department code. Guardians: empty."""
+    @_builtins.property
+    def roles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Realm roles granted explicitly (e.g. school_admin); roles that relationships imply
+        (head_teacher, guardian…) are derived and refused here. Registering again sets them.
+        """
+
     def __init__(
         self,
         *,
@@ -745,10 +758,11 @@ class RegisterPersonRequest(_message.Message):
         full_name: _builtins.str = ...,
         gender: Global___Gender.ValueType = ...,
         home_unit_code: _builtins.str = ...,
+        roles: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["full_name", b"full_name", "gender", b"gender", "home_unit_code", b"home_unit_code", "kind", b"kind", "username", b"username"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["full_name", b"full_name", "gender", b"gender", "home_unit_code", b"home_unit_code", "kind", b"kind", "roles", b"roles", "username", b"username"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
