@@ -23,12 +23,14 @@ from identity.adapters.account_sync import AccountSyncWorker
 from identity.adapters.db.repository import SqlUnitOfWorkFactory
 from identity.adapters.db.tables import account_sync_requests, outbox, people, relationships
 from identity.adapters.keycloak import KeycloakAccountDirectory, KeycloakAdminSettings
+from identity.bootstrap import MIGRATIONS
 from identity.domain.model import PersonKind, Relationship, RelationshipKind, School, SchoolType
 from identity.domain.organisation import Organisation
 from identity.domain.people import People
 from xinyu_core.db import make_session_factory
 from xinyu_core.errors import NotFound
 from xinyu_core.messaging import OutboxWriter
+from xinyu_core.migrations import upgrade
 from xinyu_core.settings import KeycloakSettings
 from xinyu_core.testing import principal
 
@@ -47,6 +49,8 @@ SCHOOL_ADMIN = principal("school_admin", org_unit=SCHOOL)
 
 @pytest.fixture
 async def sessions() -> AsyncIterator[async_sessionmaker]:  # type: ignore[type-arg]
+    # On a fresh stack the integration tests run before the services have migrated.
+    await asyncio.to_thread(upgrade, MIGRATIONS, DATABASE_URL)
     engine = create_async_engine(DATABASE_URL)
     try:
         yield make_session_factory(engine)
