@@ -52,6 +52,10 @@ kafka:
   # The SCRAM password. Default Secret: the one Strimzi's User Operator writes for the
   # KafkaUser named after the service.
   passwordSecret: {name: "", key: password}
+  # The CA that signed the brokers' certificates, for SASL_SSL: Strimzi writes it to the
+  # Secret <kafka cluster>-cluster-ca-cert. Empty: no CA is mounted (plaintext, or the system
+  # trust store).
+  caSecret: {name: "", key: ca.crt}
 database:
   enabled: false
   host: ""

@@ -160,6 +160,10 @@ helm.sh/chart: {{ printf "%s-%s" .ctx.Chart.Name .ctx.Chart.Version | replace "+
 - name: {{ $p }}KAFKA__PASSWORD
   valueFrom:
     secretKeyRef: {name: {{ $cfg.kafka.passwordSecret.name | quote }}, key: {{ $cfg.kafka.passwordSecret.key | quote }}}
+{{- if $cfg.kafka.caSecret.name }}
+- name: {{ $p }}KAFKA__SSL_CA_LOCATION
+  value: {{ printf "/etc/xinyu/kafka-ca/%s" $cfg.kafka.caSecret.key | quote }}
+{{- end }}
 {{- end }}
 {{- if $cfg.database.enabled }}
 {{- if $cfg.database.urlSecret.name }}

@@ -75,10 +75,22 @@ spec:
       volumeMounts:
         - name: tmp
           mountPath: /tmp
+        {{- if and $cfg.kafka.enabled $cfg.kafka.caSecret.name }}
+        - name: kafka-ca
+          mountPath: /etc/xinyu/kafka-ca
+          readOnly: true
+        {{- end }}
   volumes:
     - name: tmp
       emptyDir:
         sizeLimit: {{ $cfg.tmpSizeLimit }}
+    {{- if and $cfg.kafka.enabled $cfg.kafka.caSecret.name }}
+    - name: kafka-ca
+      secret:
+        secretName: {{ $cfg.kafka.caSecret.name | quote }}
+        items:
+          - {key: {{ $cfg.kafka.caSecret.key | quote }}, path: {{ $cfg.kafka.caSecret.key | quote }}}
+    {{- end }}
   {{- with $cfg.nodeSelector }}
   nodeSelector:
     {{- toYaml . | nindent 4 }}

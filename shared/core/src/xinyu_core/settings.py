@@ -38,6 +38,11 @@ class KafkaSettings(BaseModel):
     sasl_mechanism: str = "SCRAM-SHA-512"
     username: str = ""
     password: SecretStr = SecretStr("")
+    # PEM bundle of the CA that signed the brokers' certificates (SSL and SASL_SSL). In a
+    # cluster the Strimzi cluster CA is mounted here; empty means the system's trust store.
+    ssl_ca_location: str = ""
+    # Off only to debug a certificate problem; never in production.
+    ssl_verify_hostname: bool = True
 
 
 class KeycloakSettings(BaseModel):

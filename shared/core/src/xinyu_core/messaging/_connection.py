@@ -32,6 +32,20 @@ def connection_config(kafka: KafkaSettings, client_id: str) -> dict[str, Any]:
     }
     if protocol.startswith("SASL_"):
         config.update(_sasl_config(kafka))
+    if protocol.endswith("SSL"):
+        config.update(_tls_config(kafka))
+    return config
+
+
+def _tls_config(kafka: KafkaSettings) -> dict[str, Any]:
+    """Students' data crosses the pod network: with TLS, the broker's name is always checked
+    against its certificate unless explicitly switched off."""
+    config: dict[str, Any] = {
+        "ssl.endpoint.identification.algorithm": "https" if kafka.ssl_verify_hostname else "none",
+        "enable.ssl.certificate.verification": True,
+    }
+    if kafka.ssl_ca_location:
+        config["ssl.ca.location"] = kafka.ssl_ca_location
     return config
 
 

@@ -122,3 +122,36 @@ def test_librdkafka_accepts_every_key() -> None:
     consumer = build_consumer(KAFKA, "archives-consumer", "archives")
     assert isinstance(consumer, Consumer)
     consumer.close()
+
+
+def test_sasl_ssl_verifies_the_broker_against_the_configured_ca() -> None:
+    from xinyu_core.messaging._connection import connection_config
+
+    tls = KafkaSettings(
+        bootstrap_servers="kafka:9093",
+        security_protocol="SASL_SSL",
+        sasl_mechanism="SCRAM-SHA-512",
+        username="identity",
+        password=SecretStr("R7m2Lq9TzXc4"),
+        ssl_ca_location="/etc/kafka-ca/ca.crt",
+    )
+    config = connection_config(tls, "identity")
+    assert config["security.protocol"] == "SASL_SSL"
+    assert config["ssl.ca.location"] == "/etc/kafka-ca/ca.crt"
+    assert config["ssl.endpoint.identification.algorithm"] == "https"
+    assert config["enable.ssl.certificate.verification"] is True
+    assert config["sasl.username"] == "identity"
+    # The plaintext listener of the local stack gets no TLS settings at all.
+    local = connection_config(KafkaSettings(security_protocol="PLAINTEXT"), "identity")
+    assert not any(key.startswith("ssl.") for key in local)
+
+
+def test_librdkafka_accepts_the_tls_settings() -> None:
+    tls = KafkaSettings(
+        bootstrap_servers="127.0.0.1:1",
+        security_protocol="SASL_SSL",
+        username="identity",
+        password=SecretStr("R7m2Lq9TzXc4"),
+    )
+    # Construction validates every key; nothing is sent (the address refuses at once).
+    Producer(producer_config(tls, "identity")).flush(0)
