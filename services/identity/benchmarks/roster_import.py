@@ -14,9 +14,10 @@ check digits, the G-form student number built from them, spread over the schools
   floor     (--floor) the imported students stored once more into a copy of ``students``
             with its indexes and class foreign key: the database's share alone
   import    the roster import from the same file, as a job runs it: parse, validate every
-            field, hash and mask the resident IDs, stage with COPY, check against students,
-            create the classes, merge into students and write one outbox event per student,
-            one transaction, progress on the job row
+            field, hash and mask the resident IDs, hash, encrypt and mask the student
+            numbers, stage with COPY, check against students, create the classes, merge into
+            students and write one outbox event per student, one transaction, progress on
+            the job row
 
 It prints rows/s of both, import/baseline, the import's phases and the peak memory (RSS).
 """
@@ -40,11 +41,13 @@ from sqlalchemy import create_engine, text
 
 from identity.adapters.db.tables import metadata
 from identity.domain.resident_id import ResidentIdProtector, check_character
+from identity.domain.student_number import StudentNumberProtector
 from identity.roster import tables as roster_tables
 from identity.roster.importer import RosterImporter, Source
 from identity.roster.model import JobStatus, RosterFormat
 from identity.roster.run import SqlJobRun
 from identity.roster.wiring import connector
+from xinyu_core.crypto import FieldCipher
 
 CITY_ROWS = 1_600_000
 DEFAULT_URL = "postgresql+psycopg://identity:dev-db-identity@127.0.0.1:5433/identity"
@@ -61,6 +64,7 @@ GIVEN = (
 FIRST_BIRTH = date(2008, 9, 1)
 BIRTH_DAYS = 4380  # twelve years of birthdays: primary to senior school
 KEY = b"benchmark-resident-id-key-0123456789"
+FIELD_KEY = bytes(range(32))
 assert roster_tables.roster_imports.metadata is metadata  # the job table is on identity's
 
 
@@ -180,9 +184,9 @@ def full_import(connect: Any, path: Path) -> tuple[float, Any]:
             (job_id,),
         )
         run = SqlJobRun(side, job_id)
-        importer = RosterImporter(
-            connect, ResidentIdProtector(KEY), clock=lambda: datetime.now(UTC)
-        )
+        protector = ResidentIdProtector(KEY)
+        numbers = StudentNumberProtector(protector, FieldCipher(FIELD_KEY))
+        importer = RosterImporter(connect, protector, numbers, clock=lambda: datetime.now(UTC))
         size = path.stat().st_size
         with path.open("rb") as source:
             started = time.perf_counter()

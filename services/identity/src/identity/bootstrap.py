@@ -21,11 +21,13 @@ from identity.domain.organisation import Organisation
 from identity.domain.people import People
 from identity.domain.reports import Reports
 from identity.domain.resident_id import ResidentIdProtector
+from identity.domain.student_number import StudentNumberProtector
 from identity.domain.use_cases import StudentDirectory
 from identity.roster.wiring import roster_service
 from xinyu.identity.v1 import identity_pb2_grpc
 from xinyu_core.audit import OutboxAuditRecorder
 from xinyu_core.auth import build_token_verifier
+from xinyu_core.crypto import FieldCipher
 from xinyu_core.db import make_engine, make_session_factory
 from xinyu_core.grpc.server import GrpcServer, Registration, build_server
 from xinyu_core.messaging import (
@@ -74,8 +76,11 @@ def build(settings: IdentitySettings, tracer_provider: TracerProvider | None = N
         poll_interval_seconds=1.0,
         tracer_provider=tracer_provider,
     )
-    units = SqlUnitOfWorkFactory(sessions, OutboxWriter(outbox, on_commit=relay.wake))
     protector = ResidentIdProtector(settings.resident_id_hash_key.get_secret_value().encode())
+    numbers = StudentNumberProtector(
+        protector, FieldCipher.from_hex(settings.field_encryption_key.get_secret_value())
+    )
+    units = SqlUnitOfWorkFactory(sessions, OutboxWriter(outbox, on_commit=relay.wake), numbers)
     servicer = IdentityServicer(
         StudentDirectory(units, protector),
         Organisation(units),
@@ -94,7 +99,7 @@ def build(settings: IdentitySettings, tracer_provider: TracerProvider | None = N
                 servicer,
             ),
             audit_service(sessions, audit),
-            roster_service(settings.database_url.get_secret_value(), sessions, protector),
+            roster_service(settings.database_url.get_secret_value(), sessions, protector, numbers),
         ],
         build_token_verifier(settings.keycloak, http),
         reflection_enabled=settings.environment != Environment.PRODUCTION,

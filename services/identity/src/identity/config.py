@@ -18,6 +18,9 @@ class IdentitySettings(ServiceSettings):
     # Key of the keyed hash that stands in for resident IDs (see domain/resident_id.py).
     # Changing it makes every stored hash unmatchable: rotate only with a re-hash migration.
     resident_id_hash_key: SecretStr = SecretStr("")
+    # AES-256-GCM key (64 hex characters) of fields kept encrypted because they must be read
+    # back, e.g. students.student_number (see xinyu_core.crypto). Losing it loses those values.
+    field_encryption_key: SecretStr = SecretStr("")
     # The plan's numbers (R7, R8, R24) as named policy, e.g. IDENTITY_POLICY__COMMITTEE_BOYS=2.
     policy: OrganisationPolicy = OrganisationPolicy()
 
@@ -25,4 +28,5 @@ class IdentitySettings(ServiceSettings):
         return {
             **super()._secrets(),
             "resident_id_hash_key": self.resident_id_hash_key.get_secret_value(),
+            "field_encryption_key": self.field_encryption_key.get_secret_value(),
         }

@@ -27,6 +27,9 @@ from identity.bootstrap import MIGRATIONS
 from identity.domain.model import PersonKind, Relationship, RelationshipKind, School, SchoolType
 from identity.domain.organisation import Organisation
 from identity.domain.people import People
+from identity.domain.resident_id import ResidentIdProtector
+from identity.domain.student_number import StudentNumberProtector
+from xinyu_core.crypto import FieldCipher
 from xinyu_core.db import make_session_factory
 from xinyu_core.errors import NotFound
 from xinyu_core.messaging import OutboxWriter
@@ -34,7 +37,7 @@ from xinyu_core.migrations import upgrade
 from xinyu_core.settings import KeycloakSettings
 from xinyu_core.testing import principal
 
-from .test_keycloak_provisioning import CLIENT_ID, CLIENT_SECRET, ISSUER
+from .test_keycloak_provisioning import CLIENT_ID, CLIENT_SECRET, ISSUER, local_setting
 
 pytestmark = pytest.mark.integration
 
@@ -105,7 +108,12 @@ async def test_register_assign_end_reach_keycloak(
     directory: KeycloakAccountDirectory,
     username: str,
 ) -> None:
-    units = SqlUnitOfWorkFactory(sessions, OutboxWriter(outbox))
+    # The running service's keys: students it enrolled must read back the same here.
+    numbers = StudentNumberProtector(
+        ResidentIdProtector(local_setting("IDENTITY_RESIDENT_ID_HASH_KEY").encode()),
+        FieldCipher.from_hex(local_setting("IDENTITY_FIELD_ENCRYPTION_KEY")),
+    )
+    units = SqlUnitOfWorkFactory(sessions, OutboxWriter(outbox), numbers)
     organisation = Organisation(units)
     try:
         await organisation.get_school(COUNTY_ADMIN, SCHOOL)

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from identity.adapters.db.tables import metadata
 from identity.domain.resident_id import ResidentIdProtector, check_character
+from identity.domain.student_number import StudentNumberProtector
 from identity.roster import tables as roster_tables
 from identity.roster.importer import Connect, RosterImporter
 from identity.roster.model import Counts, JobStatus, RosterFormat, RosterJob
@@ -28,6 +29,7 @@ from identity.roster.service import BackgroundImports, RosterImports
 from identity.roster.store import RosterJobs
 from identity.roster.wiring import connector
 from xinyu.events.v1 import identity_pb2 as identity_events
+from xinyu_core.crypto import FieldCipher
 from xinyu_core.db import make_session_factory
 from xinyu_core.errors import PermissionDenied
 from xinyu_core.messaging import validate_event
@@ -40,6 +42,7 @@ COUNTY = "360702"
 SCHOOL = "3607020001"
 OTHER_SCHOOL = "3607020002"
 KEY = b"roster-test-key-0123456789abcdef"
+NUMBERS = StudentNumberProtector(ResidentIdProtector(KEY), FieldCipher(bytes(range(32))))
 assert roster_tables.roster_imports.metadata is metadata
 
 
@@ -118,6 +121,7 @@ async def world() -> AsyncIterator[World]:
     importer = RosterImporter(
         connect,
         ResidentIdProtector(KEY),
+        NUMBERS,
         clock=lambda: datetime(2026, 3, 2, 8, 0, tzinfo=UTC),
         block_rows=2,
     )
@@ -163,21 +167,32 @@ async def test_a_roster_is_imported_with_classes_and_one_event_per_new_student(
     assert job.status is JobStatus.SUCCEEDED, job
     assert job.counts == Counts(6, 6, 6, 6, 0, 0)
     assert job.progress_percent == 100
-    stored = world.query(
-        "SELECT student_number, gender, birth_date::text, resident_id_hash, resident_id_masked,"
-        " class_code, county_code FROM students ORDER BY student_number"
+    stored = sorted(
+        (NUMBERS.reveal(row[0]), *row[1:])
+        for row in world.query(
+            "SELECT student_number_cipher, gender, birth_date::text, resident_id_hash,"
+            " resident_id_masked, class_code, county_code, student_number_hash,"
+            " student_number_masked FROM students"
+        )
     )
     assert len(stored) == 6
     first = stored[0]
     rid = resident_id(0)
     assert first[0] == "G" + rid
+    assert first[7] == NUMBERS.keyed_hash("G" + rid)
+    assert first[8] == "G" + rid[:6] + "********" + rid[-4:]
     assert first[1] == "male"
     assert first[3] == ResidentIdProtector(KEY).keyed_hash(rid)
     assert first[4] == rid[:6] + "********" + rid[-4:]
     assert first[5] == f"{SCHOOL}-2024-01"
     assert first[6] == COUNTY
-    # The clear resident ID is nowhere in the table.
-    assert not world.query("SELECT 1 FROM students WHERE resident_id_masked = %s", rid)
+    # The clear resident ID is nowhere in the table, not even inside the student number.
+    assert not world.query(
+        "SELECT 1 FROM students s WHERE strpos(s::text, %s) > 0"
+        " OR strpos(encode(s.student_number_cipher, 'escape'), %s) > 0",
+        rid,
+        rid,
+    )
     assert world.query("SELECT code, name FROM org_units WHERE kind = 'grade'") == [
         (f"{SCHOOL}-2024", "2024级")
     ]
@@ -229,7 +244,8 @@ async def test_a_changed_row_updates_the_student_without_an_event(world: World) 
 
     assert job.counts == Counts(3, 3, 3, 0, 1, 2)
     assert world.query(
-        "SELECT class_code FROM students WHERE student_number = %s", "G" + resident_id(0)
+        "SELECT class_code FROM students WHERE student_number_hash = %s",
+        NUMBERS.keyed_hash("G" + resident_id(0)),
     ) == [(f"{SCHOOL}-2024-03",)]
     assert world.query("SELECT count(*) FROM outbox")[0][0] == events
 

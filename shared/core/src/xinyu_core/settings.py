@@ -14,8 +14,18 @@ from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Values that mark a secret as "not chosen yet". The local stack's own dev passwords all start
-# with "dev-", so they are refused too once XINYU_ENVIRONMENT says production or staging.
-PLACEHOLDER_MARKERS = ("change-me", "changeme", "placeholder", "dev-", "secret", "password")
+# with "dev-", so they are refused too once XINYU_ENVIRONMENT says production or staging. Keys
+# written in hex cannot spell "dev-": the local stack's start with "deadbeefdeadbeef" instead
+# (a random 64-character key contains it with odds of about 1 in 10^17).
+PLACEHOLDER_MARKERS = (
+    "change-me",
+    "changeme",
+    "placeholder",
+    "dev-",
+    "secret",
+    "password",
+    "deadbeefdeadbeef",
+)
 
 
 class Environment(StrEnum):

@@ -56,6 +56,8 @@ class ResidentIdProtector:
         self._key = key
 
     def keyed_hash(self, normalised: str) -> str:
+        """HMAC-SHA256 under identity's hash key; also what student numbers are matched by
+        (see student_number.py), so it takes any ASCII identifier."""
         return hmac.new(self._key, normalised.encode("ascii"), hashlib.sha256).hexdigest()
 
     def protect(self, raw: str, field: str = "resident_id") -> ProtectedResidentId:

@@ -26,6 +26,7 @@ import psycopg
 
 from identity.domain.model import CITY_CODE, SchoolClass, grade_code
 from identity.domain.resident_id import ResidentIdProtector
+from identity.domain.student_number import StudentNumberProtector
 from identity.roster import columns as c
 from identity.roster.columns import HeaderProblem, map_columns
 from identity.roster.events import EVENT_ID_KEY, TOPIC, fixed_headers, template_for
@@ -47,16 +48,18 @@ _LOCK = "identity.roster-import"
 # is appended to instead of written at random pages all over, a large part of a big insert.
 _INSERT_NEW = (
     "WITH new AS ("
-    " INSERT INTO students (student_id, student_number, full_name, gender, birth_date,"
+    " INSERT INTO students (student_id, student_number_hash, student_number_cipher,"
+    "  student_number_masked, full_name, gender, birth_date,"
     "  resident_id_hash, resident_id_masked, school_code, county_code, class_code,"
     "  status, enrolled_at, updated_at)"
     " SELECT (%(id_prefix)s || substr(gen_random_uuid()::text, 16))::uuid,"
-    "  s.student_number, s.full_name, s.gender,"
+    "  s.student_number_hash, s.student_number_cipher, s.student_number_masked,"
+    "  s.full_name, s.gender,"
     "  s.birth_date, s.resident_id_hash, s.resident_id_masked, s.school_code,"
     "  s.county_code, s.class_code, 'enrolled', %(now)s, %(now)s"
     " FROM roster_staging s"
     " WHERE s.row_no BETWEEN %(low)s AND %(high)s AND NOT EXISTS"
-    "  (SELECT 1 FROM students t WHERE t.student_number = s.student_number)"
+    "  (SELECT 1 FROM students t WHERE t.student_number_hash = s.student_number_hash)"
     " RETURNING student_id, school_code)"
     " INSERT INTO outbox (event_id, topic, key, payload, headers)"
     " SELECT e.event_id, %(topic)s::text, e.student_id::text,"
@@ -74,7 +77,7 @@ _INSERT_NEW = (
 # in the file are already reported by the row checker.
 _OTHER_SCHOOL = (
     "SELECT s.row_no, count(*) OVER () FROM roster_staging s"
-    " JOIN students t ON t.student_number = s.student_number"
+    " JOIN students t ON t.student_number_hash = s.student_number_hash"
     " WHERE s.row_no BETWEEN %(low)s AND %(high)s AND t.school_code <> s.school_code"
     " AND t.xmin::text::bigint <> pg_current_xact_id()::text::bigint %% 4294967296"
     " ORDER BY s.row_no LIMIT %(limit)s"
@@ -82,7 +85,8 @@ _OTHER_SCHOOL = (
 _RESIDENT_ID_TAKEN = (
     "SELECT s.row_no, count(*) OVER () FROM roster_staging s"
     " JOIN students t ON t.resident_id_hash = s.resident_id_hash"
-    " WHERE s.row_no BETWEEN %(low)s AND %(high)s AND t.student_number <> s.student_number"
+    " WHERE s.row_no BETWEEN %(low)s AND %(high)s"
+    " AND t.student_number_hash <> s.student_number_hash"
     " AND t.xmin::text::bigint <> pg_current_xact_id()::text::bigint %% 4294967296"
     " ORDER BY s.row_no LIMIT %(limit)s"
 )
@@ -154,6 +158,7 @@ class RosterImporter:
         self,
         connect: Connect,
         protector: ResidentIdProtector,
+        numbers: StudentNumberProtector,
         *,
         clock: Callable[[], datetime],
         block_rows: int = 50_000,
@@ -161,6 +166,7 @@ class RosterImporter:
     ) -> None:
         self._connect = connect
         self._protector = protector
+        self._numbers = numbers
         self._clock = clock
         self._block_rows = block_rows
         self._max_errors = max_kept_errors
@@ -202,6 +208,7 @@ class RosterImporter:
             schools=schools,
             in_scope=in_scope,
             protector=self._protector,
+            numbers=self._numbers,
             today=now.date(),
             errors=errors,
         )
@@ -326,7 +333,9 @@ class RosterImporter:
         cursor.execute("SET LOCAL enable_mergejoin = off")
         cursor.execute(
             "CREATE TEMPORARY TABLE roster_staging ("
-            " row_no integer PRIMARY KEY, student_number text NOT NULL, full_name text NOT NULL,"
+            " row_no integer PRIMARY KEY, student_number_hash text NOT NULL,"
+            " student_number_cipher bytea NOT NULL, student_number_masked text NOT NULL,"
+            " full_name text NOT NULL,"
             " gender text, birth_date date, resident_id_hash text, resident_id_masked text,"
             " school_code text NOT NULL, county_code text NOT NULL, class_code text"
             ") ON COMMIT DROP"
@@ -508,7 +517,8 @@ class RosterImporter:
             " status = 'enrolled', updated_at = now()"
             " FROM roster_staging s"
             " WHERE s.row_no BETWEEN %s AND %s"
-            " AND t.student_number = s.student_number AND t.school_code = s.school_code"
+            " AND t.student_number_hash = s.student_number_hash"
+            " AND t.school_code = s.school_code"
             " AND (t.full_name, t.gender, t.birth_date, t.resident_id_hash,"
             "      t.resident_id_masked, t.class_code, t.status)"
             " IS DISTINCT FROM (s.full_name, coalesce(s.gender, t.gender),"

@@ -13,9 +13,10 @@ import re
 from collections.abc import Callable, Mapping, Sequence, Set
 from datetime import date
 
-from identity.domain import resident_id
+from identity.domain import resident_id, student_number
 from identity.domain.model import MAX_NAME_LENGTH
 from identity.domain.resident_id import ResidentIdProtector
+from identity.domain.student_number import StudentNumberProtector
 from identity.roster import columns as c
 from identity.roster.columns import ColumnMap
 from identity.roster.model import RowError
@@ -63,7 +64,9 @@ _LOST_MESSAGE = "was stored as a number and lost digits; format the column as te
 # The columns of a staged row, in the order of the COPY text line ``RowChecker.check`` makes.
 STAGING_COLUMNS = (
     "row_no",
-    "student_number",
+    "student_number_hash",
+    "student_number_cipher",
+    "student_number_masked",
     "full_name",
     "gender",
     "birth_date",
@@ -154,6 +157,7 @@ class RowChecker:
         schools: Mapping[str, str],
         in_scope: Set[str],
         protector: ResidentIdProtector,
+        numbers: StudentNumberProtector,
         today: date,
         errors: ErrorLog,
     ) -> None:
@@ -171,6 +175,10 @@ class RowChecker:
         self._schools = schools
         self._in_scope = in_scope
         self._hash: Callable[[str], str] = protector.keyed_hash
+        # The clear number never reaches the database: its keyed hash (what students are
+        # matched by), its ciphertext (one AESGCM object, a fresh nonce per row) and its mask.
+        self._number_hash: Callable[[str], str] = numbers.keyed_hash
+        self._encrypt_number: Callable[[str], bytes] = numbers.encrypt
         self._resident_ids = ResidentIdShape()
         self._today = today
         self._school_year = school_year_start(today)
@@ -320,9 +328,11 @@ class RowChecker:
                 self.classes.add(key)
                 self.new_classes.append(key)
             class_code = f"{school}-{cohort}-{number_in_grade:02d}"
+        # bytea in COPY text: "\x" and hex, its backslash doubled by COPY's own escaping.
         return (
-            f"{row}\t{number}\t{name}\t{gender or NULL}\t{birth or NULL}\t{rid_hash or NULL}\t"
-            f"{rid_masked or NULL}\t{school}\t{county}\t{class_code}\n"
+            f"{row}\t{self._number_hash(number)}\t\\\\x{self._encrypt_number(number).hex()}\t"
+            f"{student_number.mask(number)}\t{name}\t{gender or NULL}\t{birth or NULL}\t"
+            f"{rid_hash or NULL}\t{rid_masked or NULL}\t{school}\t{county}\t{class_code}\n"
         )
 
     def _parse_birth(self, raw: str) -> str | None:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from identity.api.roster_servicer import RosterServicer
 from identity.domain.resident_id import ResidentIdProtector
+from identity.domain.student_number import StudentNumberProtector
 from identity.roster.importer import Connect, RosterImporter
 from identity.roster.service import BackgroundImports, RosterImports
 from identity.roster.store import RosterJobs
@@ -34,9 +35,10 @@ def roster_service(
     database_url: str,
     sessions: async_sessionmaker[AsyncSession],
     protector: ResidentIdProtector,
+    numbers: StudentNumberProtector,
 ) -> Registration:
     connect = connector(database_url)
-    importer = RosterImporter(connect, protector, clock=lambda: datetime.now(UTC))
+    importer = RosterImporter(connect, protector, numbers, clock=lambda: datetime.now(UTC))
     imports = RosterImports(RosterJobs(sessions), BackgroundImports(connect, importer))
     return Registration(
         "xinyu.identity.v1.RosterService",

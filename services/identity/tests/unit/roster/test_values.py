@@ -9,6 +9,7 @@ import pytest
 
 from identity.domain import resident_id
 from identity.domain.resident_id import ResidentIdProtector, check_character
+from identity.domain.student_number import StudentNumberProtector
 from identity.roster.columns import map_columns
 from identity.roster.values import (
     LOST_DIGITS,
@@ -18,12 +19,14 @@ from identity.roster.values import (
     RowChecker,
     school_year_start,
 )
+from xinyu_core.crypto import FieldCipher
 from xinyu_core.errors import InvalidArgument
 
 HEADER = ["学籍号", "姓名", "性别", "出生日期", "身份证件号", "学校标识码", "入学年份", "班级"]
 SCHOOL = "3607020001"
 OTHER = "3607030001"
 PROTECTOR = ResidentIdProtector(b"unit-test-key-0123456789")
+NUMBERS = StudentNumberProtector(PROTECTOR, FieldCipher(bytes(range(32))))
 RID = "360702201201010015"  # male (1 is odd), born 2012-01-01
 
 
@@ -35,6 +38,7 @@ def checker(header: list[str] = HEADER, limit: int = 100) -> tuple[RowChecker, E
             schools={SCHOOL: "360702", OTHER: "360703"},
             in_scope={SCHOOL},
             protector=PROTECTOR,
+            numbers=NUMBERS,
             today=date(2026, 3, 2),
             errors=errors,
         ),
@@ -66,9 +70,15 @@ def test_a_valid_row_is_staged_with_the_resident_id_hashed_and_masked() -> None:
     line = check.check(2, row())
     assert line is not None
     assert errors.count == 0
-    assert staged(line) == {
+    fields = staged(line)
+    cipher = fields.pop("student_number_cipher")
+    # bytea in COPY text: a doubled backslash, x, and the hex of nonce + ciphertext + tag.
+    assert cipher.startswith("\\\\x")
+    assert NUMBERS.reveal(bytes.fromhex(cipher[3:])) == "G" + RID
+    assert fields == {
         "row_no": "2",
-        "student_number": "G" + RID,
+        "student_number_hash": PROTECTOR.keyed_hash("G" + RID),
+        "student_number_masked": "G360702********0015",
         "full_name": "张三",
         "gender": "male",
         "birth_date": "2012-01-01",
@@ -79,9 +89,9 @@ def test_a_valid_row_is_staged_with_the_resident_id_hashed_and_masked() -> None:
         "class_code": f"{SCHOOL}-2024-03",
     }
     assert check.classes == {(SCHOOL, 2024, 3)}
-    # Only the hash and the mask: the clear number stays only inside the G-form student number
-    # itself, which is the registry's key and not this import's to change.
-    assert f"\t{RID}\t" not in line
+    # Only hashes, ciphertext and masks: neither the resident ID nor the G-form student
+    # number that contains it is staged in clear.
+    assert RID not in line
 
 
 def test_optional_cells_left_blank_are_staged_as_null() -> None:

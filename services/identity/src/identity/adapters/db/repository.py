@@ -42,6 +42,7 @@ from identity.domain.model import (
     grade_code,
 )
 from identity.domain.ports import CommitteeCount, MenteeCount, PsychTeacherCount
+from identity.domain.student_number import StudentNumberProtector
 from xinyu_core.messaging import OutboxWriter
 
 
@@ -49,10 +50,10 @@ def _gender(value: str | None) -> Gender | None:
     return Gender(value) if value else None
 
 
-def _student(row: Any) -> Student:
+def _student(row: Any, numbers: StudentNumberProtector) -> Student:
     return Student(
         student_id=row.student_id,
-        student_number=row.student_number,
+        student_number=numbers.reveal(row.student_number_cipher),
         full_name=row.full_name,
         school_code=row.school_code,
         county_code=row.county_code,
@@ -66,24 +67,29 @@ def _student(row: Any) -> Student:
 
 
 class SqlStudents:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, numbers: StudentNumberProtector) -> None:
         self._session = session
+        self._numbers = numbers
 
     async def by_number(self, student_number: str) -> Student | None:
-        query = select(students).where(students.c.student_number == student_number)
+        wanted = self._numbers.keyed_hash(student_number)
+        query = select(students).where(students.c.student_number_hash == wanted)
         row = (await self._session.execute(query)).first()
-        return _student(row) if row else None
+        return _student(row, self._numbers) if row else None
 
     async def by_id(self, student_id: UUID) -> Student | None:
         query = select(students).where(students.c.student_id == student_id)
         row = (await self._session.execute(query)).first()
-        return _student(row) if row else None
+        return _student(row, self._numbers) if row else None
 
     async def add(self, student: Student) -> None:
+        number = self._numbers.protect(student.student_number)
         await self._session.execute(
             insert(students).values(
                 student_id=student.student_id,
-                student_number=student.student_number,
+                student_number_hash=number.keyed_hash,
+                student_number_cipher=number.cipher,
+                student_number_masked=number.masked,
                 full_name=student.full_name,
                 gender=student.gender.value if student.gender else None,
                 birth_date=student.birth_date,
@@ -530,8 +536,10 @@ class SqlReports:
 
 
 class SqlUnitOfWork:
-    def __init__(self, session: AsyncSession, outbox: OutboxWriter) -> None:
-        self.students = SqlStudents(session)
+    def __init__(
+        self, session: AsyncSession, outbox: OutboxWriter, numbers: StudentNumberProtector
+    ) -> None:
+        self.students = SqlStudents(session, numbers)
         self.organisation = SqlOrganisation(session)
         self.people = SqlPeople(session)
         self.reports = SqlReports(session)
@@ -541,11 +549,17 @@ class SqlUnitOfWork:
 class SqlUnitOfWorkFactory:
     """One transaction per use case: state and its events commit together or not at all."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], outbox: OutboxWriter) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        outbox: OutboxWriter,
+        numbers: StudentNumberProtector,
+    ) -> None:
         self._sessions = sessions
         self._outbox = outbox
+        self._numbers = numbers
 
     @asynccontextmanager
     async def __call__(self) -> AsyncIterator[SqlUnitOfWork]:
         async with self._sessions() as session, session.begin():
-            yield SqlUnitOfWork(session, self._outbox)
+            yield SqlUnitOfWork(session, self._outbox, self._numbers)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     SmallInteger,
     String,
     Table,
@@ -95,8 +96,13 @@ students = Table(
     "students",
     metadata,
     Column("student_id", Uuid, primary_key=True),
-    # 学籍号 is unique nationally; a transfer moves the row, it never duplicates it.
-    Column("student_number", String(32), nullable=False, unique=True),
+    # 学籍号 is unique nationally; a transfer moves the row, it never duplicates it. A G-form
+    # number contains the resident ID, so it is never stored in clear: the keyed hash is what
+    # every match and join uses, the ciphertext (AES-GCM) is read back only into the domain
+    # Student, and the masked form is for people (see domain/student_number.py).
+    Column("student_number_hash", String(64), nullable=False, unique=True),
+    Column("student_number_cipher", LargeBinary, nullable=False),
+    Column("student_number_masked", String(32), nullable=False),
     Column("full_name", String(50), nullable=False),
     Column("gender", String(8), nullable=True),
     Column("birth_date", Date, nullable=True),
