@@ -9,14 +9,18 @@ claimed twice (the worker claims with SKIP LOCKED and a lease)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
+from pathlib import Path
 from uuid import UUID
 
+import httpx
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from identity.adapters.account_sync import AccountSyncWorker
@@ -185,4 +189,101 @@ async def test_register_assign_end_reach_keycloak(
             if person_id is not None:
                 for table in (account_sync_requests, relationships):
                     await session.execute(delete(table).where(table.c.person_id == person_id))
+            await session.execute(delete(people).where(people.c.username == username))
+
+
+STACK = Path(__file__).resolve().parents[4] / "infra" / "local" / "stack"
+
+
+def _stack(*args: str) -> None:
+    subprocess.run([str(STACK), *args], check=True, capture_output=True, timeout=120)
+
+
+async def _wait_for_keycloak() -> None:
+    discovery = f"{ISSUER}/.well-known/openid-configuration"
+    async with asyncio.timeout(120), httpx.AsyncClient() as http:
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if (await http.get(discovery, timeout=2)).is_success:
+                    return
+            await asyncio.sleep(0.5)
+
+
+async def test_a_keycloak_outage_is_retried_with_backoff_and_then_synced(
+    sessions: async_sessionmaker,  # type: ignore[type-arg]
+    directory: KeycloakAccountDirectory,
+    username: str,
+) -> None:
+    numbers = StudentNumberProtector(
+        ResidentIdProtector(local_setting("IDENTITY_RESIDENT_ID_HASH_KEY").encode()),
+        FieldCipher.from_hex(local_setting("IDENTITY_FIELD_ENCRYPTION_KEY")),
+    )
+    units = SqlUnitOfWorkFactory(sessions, OutboxWriter(outbox), numbers)
+    organisation = Organisation(units)
+    try:
+        await organisation.get_school(COUNTY_ADMIN, SCHOOL)
+    except NotFound:
+        await organisation.register_school(
+            COUNTY_ADMIN, School(SCHOOL, "章贡区心育示范学校", COUNTY, SchoolType.NINE_YEAR, 1200)
+        )
+    worker = AccountSyncWorker(sessions, directory, poll_interval_seconds=0.1)
+    person_id: UUID | None = None
+    try:
+        person, _ = await People(units).register(
+            SCHOOL_ADMIN,
+            PersonKind.STAFF,
+            username,
+            "吴重试",
+            home_unit_code=SCHOOL,
+            roles=["subject_teacher"],
+        )
+        person_id = person.person_id
+        _stack("ctl", "stop", "keycloak")
+        try:
+            failure = None
+            for _ in range(50):
+                outcome = await worker.run_once()
+                if outcome is not None and outcome.person_id == person_id:
+                    failure = outcome
+                    break
+            assert failure is not None, "the request was never attempted"
+            assert not failure.ok
+            async with sessions() as session:
+                row = (
+                    await session.execute(
+                        select(
+                            account_sync_requests.c.attempts,
+                            account_sync_requests.c.last_error_code,
+                            account_sync_requests.c.next_attempt_at > func.now(),
+                        ).where(account_sync_requests.c.person_id == person_id)
+                    )
+                ).one()
+            # Kept for a later pass, with an error code (a class name, never a message) and a
+            # backoff, so a Keycloak outage does not become a busy loop.
+            assert row[0] == 1
+            assert row[1] == failure.error_code
+            assert row[2] is True
+        finally:
+            _stack("ctl", "start", "keycloak")
+            await _wait_for_keycloak()
+        # After the backoff the same request goes through.
+        deadline = asyncio.get_running_loop().time() + 60
+        while asyncio.get_running_loop().time() < deadline:
+            await worker.drain()
+            if await directory.get(username) is not None:
+                break
+            await asyncio.sleep(0.5)
+        account = await directory.get(username)
+        assert account is not None
+        assert "subject_teacher" in account.roles
+    finally:
+        with contextlib.suppress(Exception):
+            await directory.delete(username)
+        async with sessions() as session, session.begin():
+            if person_id is not None:
+                await session.execute(
+                    delete(account_sync_requests).where(
+                        account_sync_requests.c.person_id == person_id
+                    )
+                )
             await session.execute(delete(people).where(people.c.username == username))
