@@ -403,10 +403,15 @@ async def test_a_custom_decoder_for_a_partners_json(
         TOPIC, identity_pb2.StudentEnrolled, harness.handle, external=True, decode=from_json
     )
     event = make_event()
-    harness.publish(json_format.MessageToJson(event).encode())
+    good = harness.publish(json_format.MessageToJson(event).encode())
     bad = harness.publish(b'{"meta": 12')
 
-    await harness.run_until(lambda: harness.committed(bad) is not None)
+    # The two records may land on different partitions: wait until each one's own offset is
+    # committed past it (a committed offset is the next one to read).
+    def handled(record: FakeRecord) -> bool:
+        return (harness.committed(record) or 0) > int(record.offset())
+
+    await harness.run_until(lambda: handled(good) and handled(bad))
 
     assert harness.db.effects == [event.meta.event_id]
     (dead,) = harness.broker.records(DLQ)
