@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 from fastapi import HTTPException, Request, status
@@ -37,6 +37,12 @@ async def call(request: Request, principal: Principal, pending: Awaitable[Respon
         return await pending
     except grpc.aio.AioRpcError as error:
         raise _http_error(request, principal, error) from error
+
+
+async def ask(request: Request, principal: Principal, rpc: Any, message: Any) -> Any:
+    """Calls ``rpc(message)`` on the caller's behalf (their token forwarded) and translates
+    a failure into the HTTP error a person should see."""
+    return await call(request, principal, rpc(message, metadata=forwarded(principal)))
 
 
 def _http_error(

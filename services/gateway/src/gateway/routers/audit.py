@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 
 from gateway.access import allow
-from gateway.backend import call, forwarded
+from gateway.backend import ask
 from gateway.proto_json import enum_number, to_json
 from gateway.runtime import Runtime, runtime
 from xinyu.audit.v1 import audit_pb2 as pb
@@ -31,18 +31,16 @@ async def list_audit_records(
     page_token: str = "",
 ) -> dict[str, Any]:
     """Records newest first, filtered by actor, resource and outcome."""
-    reply = await call(
+    reply = await ask(
         request,
         principal,
-        rt.audit_trail.ListAuditRecords(
-            pb.ListAuditRecordsRequest(
-                actor_subject=actor_subject,
-                resource_id=resource_id,
-                outcome=enum_number(pb.Outcome.DESCRIPTOR, outcome) if outcome else 0,  # type: ignore[arg-type]
-                page_size=page_size,
-                page_token=page_token,
-            ),
-            metadata=forwarded(principal),
+        rt.audit_trail.ListAuditRecords,
+        pb.ListAuditRecordsRequest(
+            actor_subject=actor_subject,
+            resource_id=resource_id,
+            outcome=enum_number(pb.Outcome.DESCRIPTOR, outcome) if outcome else 0,  # type: ignore[arg-type]
+            page_size=page_size,
+            page_token=page_token,
         ),
     )
     return to_json(reply)
@@ -55,11 +53,7 @@ async def verify_audit_chain(
     rt: Annotated[Runtime, Depends(runtime)],
 ) -> dict[str, Any]:
     """Walks the hash chain and reports whether it is intact, or the first broken link."""
-    reply = await call(
-        request,
-        principal,
-        rt.audit_trail.VerifyAuditChain(
-            pb.VerifyAuditChainRequest(), metadata=forwarded(principal)
-        ),
+    reply = await ask(
+        request, principal, rt.audit_trail.VerifyAuditChain, pb.VerifyAuditChainRequest()
     )
     return to_json(reply)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
 from gateway.access import allow, authenticated
-from gateway.backend import call, forwarded
+from gateway.backend import ask
 from gateway.proto_json import enum_number, to_json
 from gateway.runtime import Runtime, runtime
 from xinyu.identity.v1 import identity_pb2 as pb
@@ -85,12 +85,11 @@ async def register_school(
     """Registers or updates a school (R26 facilities, R27 specialty). 201 new, 200 otherwise."""
     fields = body.model_dump()
     fields["school_type"] = enum_number(pb.SchoolType.DESCRIPTOR, body.school_type)
-    reply = await call(
+    reply = await ask(
         request,
         principal,
-        rt.identity.RegisterSchool(
-            pb.RegisterSchoolRequest(school=pb.School(**fields)), metadata=forwarded(principal)
-        ),
+        rt.identity.RegisterSchool,
+        pb.RegisterSchoolRequest(school=pb.School(**fields)),
     )
     _created(response, reply.created)
     return to_json(reply.school)
@@ -103,12 +102,8 @@ async def get_school(
     principal: Annotated[Principal, Depends(allow(*SCHOOL_READERS))],
     rt: Annotated[Runtime, Depends(runtime)],
 ) -> Json:
-    reply = await call(
-        request,
-        principal,
-        rt.identity.GetSchool(
-            pb.GetSchoolRequest(school_code=school_code), metadata=forwarded(principal)
-        ),
+    reply = await ask(
+        request, principal, rt.identity.GetSchool, pb.GetSchoolRequest(school_code=school_code)
     )
     return to_json(reply.school)
 
@@ -123,13 +118,11 @@ async def list_schools(
     page_token: str = "",
 ) -> Json:
     """Schools of a county (or of the whole city for 360700), in pages."""
-    reply = await call(
+    reply = await ask(
         request,
         principal,
-        rt.identity.ListSchools(
-            pb.ListSchoolsRequest(org_unit=org_unit, page_size=page_size, page_token=page_token),
-            metadata=forwarded(principal),
-        ),
+        rt.identity.ListSchools,
+        pb.ListSchoolsRequest(org_unit=org_unit, page_size=page_size, page_token=page_token),
     )
     return to_json(reply)
 
@@ -156,12 +149,11 @@ async def register_department(
         department_type=enum_number(pb.DepartmentType.DESCRIPTOR, body.department_type),  # type: ignore[arg-type]
         jurisdiction_code=body.jurisdiction_code,
     )
-    reply = await call(
+    reply = await ask(
         request,
         principal,
-        rt.identity.RegisterDepartment(
-            pb.RegisterDepartmentRequest(department=department), metadata=forwarded(principal)
-        ),
+        rt.identity.RegisterDepartment,
+        pb.RegisterDepartmentRequest(department=department),
     )
     _created(response, reply.created)
     return to_json(reply.department)
@@ -181,13 +173,11 @@ async def create_class(
     principal: Annotated[Principal, Depends(allow(*SCHOOL_MANAGERS))],
     rt: Annotated[Runtime, Depends(runtime)],
 ) -> Json:
-    reply = await call(
+    reply = await ask(
         request,
         principal,
-        rt.identity.CreateClass(
-            pb.CreateClassRequest(school_code=school_code, cohort=body.cohort, number=body.number),
-            metadata=forwarded(principal),
-        ),
+        rt.identity.CreateClass,
+        pb.CreateClassRequest(school_code=school_code, cohort=body.cohort, number=body.number),
     )
     _created(response, reply.created)
     return to_json(reply.school_class)
@@ -212,19 +202,17 @@ async def register_person(
     rt: Annotated[Runtime, Depends(runtime)],
 ) -> Json:
     """Registers a member of staff or a guardian; idempotent on the username."""
-    reply = await call(
+    reply = await ask(
         request,
         principal,
-        rt.identity.RegisterPerson(
-            pb.RegisterPersonRequest(
-                kind=enum_number(pb.PersonKind.DESCRIPTOR, body.kind),  # type: ignore[arg-type]
-                username=body.username,
-                full_name=body.full_name,
-                gender=enum_number(pb.Gender.DESCRIPTOR, body.gender) if body.gender else 0,  # type: ignore[arg-type]
-                home_unit_code=body.home_unit_code,
-                roles=body.roles,
-            ),
-            metadata=forwarded(principal),
+        rt.identity.RegisterPerson,
+        pb.RegisterPersonRequest(
+            kind=enum_number(pb.PersonKind.DESCRIPTOR, body.kind),  # type: ignore[arg-type]
+            username=body.username,
+            full_name=body.full_name,
+            gender=enum_number(pb.Gender.DESCRIPTOR, body.gender) if body.gender else 0,  # type: ignore[arg-type]
+            home_unit_code=body.home_unit_code,
+            roles=body.roles,
         ),
     )
     _created(response, reply.created)
@@ -263,12 +251,11 @@ async def assign_relationship(
         valid_from=body.valid_from.isoformat(),
         valid_to=body.valid_to.isoformat() if body.valid_to else "",
     )
-    reply = await call(
+    reply = await ask(
         request,
         principal,
-        rt.identity.AssignRelationship(
-            pb.AssignRelationshipRequest(relationship=relationship), metadata=forwarded(principal)
-        ),
+        rt.identity.AssignRelationship,
+        pb.AssignRelationshipRequest(relationship=relationship),
     )
     _created(response, reply.created)
     return to_json(reply.relationship)
@@ -286,14 +273,12 @@ async def end_relationship(
     principal: Annotated[Principal, Depends(allow(*SCHOOL_MANAGERS))],
     rt: Annotated[Runtime, Depends(runtime)],
 ) -> Json:
-    reply = await call(
+    reply = await ask(
         request,
         principal,
-        rt.identity.EndRelationship(
-            pb.EndRelationshipRequest(
-                relationship_id=relationship_id, valid_to=body.valid_to.isoformat()
-            ),
-            metadata=forwarded(principal),
+        rt.identity.EndRelationship,
+        pb.EndRelationshipRequest(
+            relationship_id=relationship_id, valid_to=body.valid_to.isoformat()
         ),
     )
     return to_json(reply.relationship)
@@ -313,15 +298,11 @@ async def add_committee_member(
     rt: Annotated[Runtime, Depends(runtime)],
 ) -> Json:
     """Appoints a student to their class's mental-health committee (R7)."""
-    reply = await call(
+    reply = await ask(
         request,
         principal,
-        rt.identity.AddCommitteeMember(
-            pb.AddCommitteeMemberRequest(
-                student_id=student_id, valid_from=body.valid_from.isoformat()
-            ),
-            metadata=forwarded(principal),
-        ),
+        rt.identity.AddCommitteeMember,
+        pb.AddCommitteeMemberRequest(student_id=student_id, valid_from=body.valid_from.isoformat()),
     )
     _created(response, reply.created)
     return to_json(reply)
@@ -343,18 +324,16 @@ async def transfer_student(
     rt: Annotated[Runtime, Depends(runtime)],
 ) -> Json:
     """Moves a student to another school or level (R4); the file follows."""
-    reply = await call(
+    reply = await ask(
         request,
         principal,
-        rt.identity.TransferStudent(
-            pb.TransferStudentRequest(
-                student_id=student_id,
-                to_school_code=body.to_school_code,
-                to_class_code=body.to_class_code,
-                kind=enum_number(pb.TransferKind.DESCRIPTOR, body.kind),  # type: ignore[arg-type]
-                effective_on=body.effective_on.isoformat(),
-            ),
-            metadata=forwarded(principal),
+        rt.identity.TransferStudent,
+        pb.TransferStudentRequest(
+            student_id=student_id,
+            to_school_code=body.to_school_code,
+            to_class_code=body.to_class_code,
+            kind=enum_number(pb.TransferKind.DESCRIPTOR, body.kind),  # type: ignore[arg-type]
+            effective_on=body.effective_on.isoformat(),
         ),
     )
     return to_json(reply.student)
@@ -367,9 +346,7 @@ async def who_am_i(
     rt: Annotated[Runtime, Depends(runtime)],
 ) -> Json:
     """The caller as the platform knows them: roles, unit and current responsibilities."""
-    reply = await call(
-        request, principal, rt.identity.WhoAmI(pb.WhoAmIRequest(), metadata=forwarded(principal))
-    )
+    reply = await ask(request, principal, rt.identity.WhoAmI, pb.WhoAmIRequest())
     return to_json(reply)
 
 
@@ -381,12 +358,11 @@ async def report_committees(
     rt: Annotated[Runtime, Depends(runtime)],
 ) -> Json:
     """Classes whose committee differs from the policy (R7)."""
-    reply = await call(
+    reply = await ask(
         request,
         principal,
-        rt.identity.ReportCommittees(
-            pb.ReportCommitteesRequest(org_unit=org_unit), metadata=forwarded(principal)
-        ),
+        rt.identity.ReportCommittees,
+        pb.ReportCommitteesRequest(org_unit=org_unit),
     )
     return to_json(reply)
 
@@ -399,12 +375,11 @@ async def report_mentor_load(
     rt: Annotated[Runtime, Depends(runtime)],
 ) -> Json:
     """Teachers mentoring more key students than the policy allows (R8)."""
-    reply = await call(
+    reply = await ask(
         request,
         principal,
-        rt.identity.ReportMentorLoad(
-            pb.ReportMentorLoadRequest(org_unit=org_unit), metadata=forwarded(principal)
-        ),
+        rt.identity.ReportMentorLoad,
+        pb.ReportMentorLoadRequest(org_unit=org_unit),
     )
     return to_json(reply)
 
@@ -417,12 +392,10 @@ async def report_psych_teachers(
     rt: Annotated[Runtime, Depends(runtime)],
 ) -> Json:
     """Full-time psychology teachers against enrolment (R24)."""
-    reply = await call(
+    reply = await ask(
         request,
         principal,
-        rt.identity.ReportPsychTeacherCoverage(
-            pb.ReportPsychTeacherCoverageRequest(org_unit=org_unit),
-            metadata=forwarded(principal),
-        ),
+        rt.identity.ReportPsychTeacherCoverage,
+        pb.ReportPsychTeacherCoverageRequest(org_unit=org_unit),
     )
     return to_json(reply)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel, Field
 
 from gateway.access import allow
-from gateway.backend import call, forwarded
+from gateway.backend import ask
 from gateway.proto_json import enum_name, enum_number
 from gateway.runtime import Runtime, runtime
 from xinyu.archives.v1 import archives_pb2
@@ -94,23 +94,21 @@ async def enrol_student(
     rt: Annotated[Runtime, Depends(runtime)],
 ) -> StudentView:
     """Enrols a student; repeating the same enrolment answers 200 and changes nothing."""
-    reply = await call(
+    reply = await ask(
         request,
         principal,
-        rt.identity.EnrolStudent(
-            identity_pb2.EnrolStudentRequest(
-                student_number=body.student_number,
-                full_name=body.full_name,
-                school_code=body.school_code,
-                county_code=body.county_code,
-                gender=enum_number(identity_pb2.Gender.DESCRIPTOR, body.gender)  # type: ignore[arg-type]
-                if body.gender
-                else identity_pb2.GENDER_UNSPECIFIED,
-                birth_date=body.birth_date.isoformat() if body.birth_date else "",
-                resident_id=body.resident_id,
-                class_code=body.class_code,
-            ),
-            metadata=forwarded(principal),
+        rt.identity.EnrolStudent,
+        identity_pb2.EnrolStudentRequest(
+            student_number=body.student_number,
+            full_name=body.full_name,
+            school_code=body.school_code,
+            county_code=body.county_code,
+            gender=enum_number(identity_pb2.Gender.DESCRIPTOR, body.gender)  # type: ignore[arg-type]
+            if body.gender
+            else identity_pb2.GENDER_UNSPECIFIED,
+            birth_date=body.birth_date.isoformat() if body.birth_date else "",
+            resident_id=body.resident_id,
+            class_code=body.class_code,
         ),
     )
     if not reply.created:
@@ -125,12 +123,11 @@ async def get_student(
     principal: Annotated[Principal, Depends(allow(*STUDENT_READERS))],
     rt: Annotated[Runtime, Depends(runtime)],
 ) -> StudentView:
-    reply = await call(
+    reply = await ask(
         request,
         principal,
-        rt.identity.GetStudent(
-            identity_pb2.GetStudentRequest(student_id=student_id), metadata=forwarded(principal)
-        ),
+        rt.identity.GetStudent,
+        identity_pb2.GetStudentRequest(student_id=student_id),
     )
     return _student_view(reply.student)
 
@@ -142,12 +139,11 @@ async def get_archive(
     principal: Annotated[Principal, Depends(allow(*ARCHIVE_READERS))],
     rt: Annotated[Runtime, Depends(runtime)],
 ) -> ArchiveView:
-    reply = await call(
+    reply = await ask(
         request,
         principal,
-        rt.archives.GetArchive(
-            archives_pb2.GetArchiveRequest(student_id=student_id), metadata=forwarded(principal)
-        ),
+        rt.archives.GetArchive,
+        archives_pb2.GetArchiveRequest(student_id=student_id),
     )
     archive = reply.archive
     return ArchiveView(
