@@ -1,0 +1,1 @@
+"""Screening: instruments, sittings and results (R1, R2)."""

@@ -1,0 +1,1 @@
+"""Screening domain: no gRPC, Kafka or SQLAlchemy here."""
