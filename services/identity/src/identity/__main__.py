@@ -1,6 +1,8 @@
 """``identity serve`` runs the gRPC server, its outbox relay and the Keycloak account sync;
 ``identity consume audit`` appends every service's access decisions to the audit log;
-``identity migrate`` upgrades the database."""
+``identity migrate`` upgrades the database; ``identity provision groups`` and ``identity provision
+students --scope CODE`` are the bulk Jobs that mirror the school group tree and students'
+accounts into Keycloak (as the bulk client identity-bulk)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import asyncio
 import signal
 import sys
 
+from identity.accounts.wiring import USAGE, run_provision
 from identity.audit.wiring import CONSUMER, build_audit_consumer
 from identity.bootstrap import MIGRATIONS, SERVICE, build
 from identity.config import IdentitySettings
@@ -52,8 +55,12 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(consume_audit(settings))
     elif command == "migrate":
         upgrade(MIGRATIONS, settings.database_url.get_secret_value())
+    elif command == "provision":
+        sys.exit(run_provision(settings, args[1:]))
     else:
-        raise SystemExit(f"usage: identity serve|migrate|consume {CONSUMER} (got {command!r})")
+        raise SystemExit(
+            f"usage: identity serve|migrate|consume {CONSUMER}; {USAGE} (got {command!r})"
+        )
 
 
 if __name__ == "__main__":

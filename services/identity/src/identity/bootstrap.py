@@ -10,6 +10,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from identity.accounts.wiring import student_account_service
 from identity.adapters.account_sync import AccountSyncWorker
 from identity.adapters.db.repository import SqlUnitOfWorkFactory
 from identity.adapters.db.tables import outbox
@@ -90,6 +91,15 @@ def build(settings: IdentitySettings, tracer_provider: TracerProvider | None = N
     # Refusals of identity's own RPCs (the AuditService's included) go through its outbox.
     audit = OutboxAuditRecorder(SERVICE, OutboxWriter(outbox, on_commit=relay.wake), sessions)
     http = httpx.AsyncClient()
+    directory, account_sync = None, None
+    if settings.keycloak.client_id and settings.keycloak.client_secret.get_secret_value():
+        # The serving process syncs one account at a time as identity's own client; the bulk
+        # client (partial import, manage-realm) is left out even when the environment sets it.
+        admin_settings = KeycloakAdminSettings().model_copy(
+            update={"bulk_client_id": "", "bulk_client_secret": SecretStr("")}
+        )
+        directory = KeycloakAccountDirectory.from_settings(settings.keycloak, admin_settings)
+        account_sync = AccountSyncWorker(sessions, directory)
     server = build_server(
         settings.grpc_listen,
         [
@@ -100,21 +110,16 @@ def build(settings: IdentitySettings, tracer_provider: TracerProvider | None = N
             ),
             audit_service(sessions, audit),
             roster_service(settings.database_url.get_secret_value(), sessions, protector, numbers),
+            # Activation sets passwords as identity's own client (reset-password).
+            student_account_service(
+                settings, sessions, OutboxWriter(outbox, on_commit=relay.wake), directory
+            ),
         ],
         build_token_verifier(settings.keycloak, http),
         reflection_enabled=settings.environment != Environment.PRODUCTION,
         tracer_provider=tracer_provider,
         audit=audit,
     )
-    directory, account_sync = None, None
-    if settings.keycloak.client_id and settings.keycloak.client_secret.get_secret_value():
-        # The serving process syncs one account at a time as identity's own client; the bulk
-        # client (partial import, manage-realm) is left out even when the environment sets it.
-        admin_settings = KeycloakAdminSettings().model_copy(
-            update={"bulk_client_id": "", "bulk_client_secret": SecretStr("")}
-        )
-        directory = KeycloakAccountDirectory.from_settings(settings.keycloak, admin_settings)
-        account_sync = AccountSyncWorker(sessions, directory)
     return Identity(
         server=server,
         relay=relay,

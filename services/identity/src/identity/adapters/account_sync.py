@@ -7,6 +7,10 @@ talks to Keycloak, computes the :class:`~identity.domain.accounts.DesiredAccount
 :func:`~identity.domain.accounts.sync` through identity's own client, one account at a time. On
 success the row goes; on failure it stays with ``attempts + 1``, the error's class name (never a
 message, which could carry personal data) and a backoff.
+
+The same worker creates the Keycloak group of a newly registered school
+(``school_group_requests``, written by the registration): groups first, so the school's staff,
+who may have been synced without a group while it was missing, are queued again once it exists.
 """
 
 from __future__ import annotations
@@ -20,11 +24,17 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, Table, and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from identity.adapters.db.repository import SqlPeople
-from identity.adapters.db.tables import account_sync_requests, org_units, students
+from identity.adapters.db.tables import (
+    account_sync_requests,
+    org_units,
+    people,
+    school_group_requests,
+    students,
+)
 from identity.domain.account_state import AccountHome, desired_account
 from identity.domain.accounts import GROUP_ROOT, AccountDirectory, AccountPlan, sync
 from identity.domain.model import Person, PersonKind, Relationship, RelationshipKind
@@ -34,6 +44,16 @@ log = logging.getLogger(__name__)
 
 class SyncDirectory(AccountDirectory, Protocol):
     async def has_group(self, path: str) -> bool: ...
+
+    async def ensure_group(self, path: str, attributes: dict[str, str] | None = None) -> str: ...
+
+
+@dataclass(frozen=True)
+class GroupOutcome:
+    school_code: str
+    ok: bool
+    created: bool = False
+    error_code: str = ""
 
 
 @dataclass(frozen=True)
@@ -79,11 +99,13 @@ class AccountSyncWorker:
         self._stopping.clear()
         while not self._stopping.is_set():
             try:
+                group = await self.run_group_once()
                 outcome = await self.run_once()
             except Exception:
                 log.exception("account sync pass failed")
-                outcome = None
-            if outcome is None or not outcome.ok:
+                group, outcome = None, None
+            busy = (group is not None and group.ok) or (outcome is not None and outcome.ok)
+            if not busy:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), self._poll)
 
@@ -91,6 +113,8 @@ class AccountSyncWorker:
         """Run passes until nothing is due (for tests and one-off jobs)."""
         outcomes: list[Outcome] = []
         for _ in range(limit):
+            if await self.run_group_once() is not None:
+                continue
             outcome = await self.run_once()
             if outcome is None:
                 break
@@ -136,14 +160,49 @@ class AccountSyncWorker:
         log.info("account synced", extra={"person_id": str(claim.person_id), "change": summary})
         return Outcome(claim.person_id, ok=True, summary=summary)
 
+    async def run_group_once(self) -> GroupOutcome | None:
+        """Claim the oldest due school group request and make the group exist; None when
+        nothing is due. When the group had to be created, the school's staff are queued for an
+        account sync, which now puts them into it."""
+        claim = await self._claim_group()
+        if claim is None:
+            return None
+        code, requested_at, attempts = claim
+        try:
+            async with self._sessions() as session, session.begin():
+                home = await _home(session, code)
+            if home.group_path is None:
+                await self._group_done(code, requested_at, created=False)
+                return GroupOutcome(code, ok=True)
+            created = not await self._directory.has_group(home.group_path)
+            if created:
+                await self._directory.ensure_group(
+                    home.group_path, {"code": code, "level": "school"}
+                )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            error = type(exc).__name__
+            await self._group_failed(code, requested_at, attempts, error)
+            log.warning(
+                "school group sync failed",
+                extra={"school_code": code, "error_code": error, "attempts": attempts + 1},
+            )
+            return GroupOutcome(code, ok=False, error_code=error)
+        await self._group_done(code, requested_at, created=created)
+        log.info("school group synced", extra={"school_code": code, "group_created": created})
+        return GroupOutcome(code, ok=True, created=created)
+
     # --- database ---------------------------------------------------------------------------
 
-    async def _claim(self) -> Claim | None:
-        table = account_sync_requests
+    # Both queues (people's accounts, schools' groups) have the same shape: a key, when it was
+    # requested, when it is due, attempts and the last error code.
+
+    async def _claim_due(self, table: Table, key: str) -> Any | None:
         async with self._sessions() as session, session.begin():
             row = (
                 await session.execute(
-                    select(table.c.person_id, table.c.requested_at, table.c.attempts)
+                    select(table.c[key], table.c.requested_at, table.c.attempts)
                     .where(table.c.next_attempt_at <= func.now())
                     .order_by(table.c.requested_at)
                     .limit(1)
@@ -155,38 +214,67 @@ class AccountSyncWorker:
             # A lease: should this process die mid-sync, another picks the request up later.
             await session.execute(
                 update(table)
-                .where(table.c.person_id == row.person_id)
+                .where(table.c[key] == row[0])
                 .values(next_attempt_at=func.now() + self._lease)
             )
-            return Claim(row.person_id, row.requested_at, row.attempts)
+            return row
 
-    async def _done(self, claim: Claim) -> None:
-        table = account_sync_requests
-        async with self._sessions() as session, session.begin():
-            # Only the request we synced: one recorded meanwhile has a newer requested_at.
-            await session.execute(
-                delete(table).where(
-                    table.c.person_id == claim.person_id,
-                    table.c.requested_at == claim.requested_at,
-                )
-            )
-
-    async def _failed(self, claim: Claim, code: str) -> None:
-        table = account_sync_requests
-        backoff = timedelta(seconds=min(5 * 2 ** min(claim.attempts, 10), self._max_backoff))
+    async def _retry_later(
+        self, table: Table, request: ColumnElement[bool], attempts: int, code: str
+    ) -> None:
+        backoff = timedelta(seconds=min(5 * 2 ** min(attempts, 10), self._max_backoff))
         async with self._sessions() as session, session.begin():
             await session.execute(
                 update(table)
-                .where(
-                    table.c.person_id == claim.person_id,
-                    table.c.requested_at == claim.requested_at,
-                )
+                .where(request)
                 .values(
                     attempts=table.c.attempts + 1,
                     last_error_code=code[:64],
                     next_attempt_at=func.now() + backoff,
                 )
             )
+
+    async def _claim_group(self) -> tuple[str, datetime, int] | None:
+        row = await self._claim_due(school_group_requests, "school_code")
+        return None if row is None else (str(row.school_code), row.requested_at, int(row.attempts))
+
+    def _group_request(self, code: str, requested_at: datetime) -> ColumnElement[bool]:
+        table = school_group_requests
+        return and_(table.c.school_code == code, table.c.requested_at == requested_at)
+
+    async def _group_done(self, code: str, requested_at: datetime, *, created: bool) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                delete(school_group_requests).where(self._group_request(code, requested_at))
+            )
+            if created:
+                staff = select(people.c.person_id).where(people.c.home_unit_code == code)
+                for person_id in (await session.execute(staff)).scalars():
+                    await SqlPeople(session).request_account_sync(person_id)
+
+    async def _group_failed(
+        self, code: str, requested_at: datetime, attempts: int, error: str
+    ) -> None:
+        request = self._group_request(code, requested_at)
+        await self._retry_later(school_group_requests, request, attempts, error)
+
+    async def _claim(self) -> Claim | None:
+        row = await self._claim_due(account_sync_requests, "person_id")
+        return None if row is None else Claim(row.person_id, row.requested_at, row.attempts)
+
+    def _request(self, claim: Claim) -> ColumnElement[bool]:
+        # Only the request we claimed: one recorded meanwhile has a newer requested_at.
+        table = account_sync_requests
+        return and_(
+            table.c.person_id == claim.person_id, table.c.requested_at == claim.requested_at
+        )
+
+    async def _done(self, claim: Claim) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.execute(delete(account_sync_requests).where(self._request(claim)))
+
+    async def _failed(self, claim: Claim, code: str) -> None:
+        await self._retry_later(account_sync_requests, self._request(claim), claim.attempts, code)
 
     async def _load(
         self, person_id: UUID

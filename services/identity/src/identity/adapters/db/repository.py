@@ -21,6 +21,7 @@ from identity.adapters.db.tables import (
     org_units,
     people,
     relationships,
+    school_group_requests,
     schools,
     students,
 )
@@ -197,6 +198,13 @@ class SqlOrganisation:
                 index_elements=[schools.c.school_code],
                 set_={**values, "updated_at": func.now()},
             )
+        )
+        # Its group in Keycloak (/ganzhou/<county>/<school>) is created by the account sync
+        # worker; the request commits with the registration, so none is missed.
+        await self._session.execute(
+            pg_insert(school_group_requests)
+            .values(school_code=school.school_code)
+            .on_conflict_do_nothing(index_elements=[school_group_requests.c.school_code])
         )
 
     async def schools_in(self, org_unit: str, after: str, limit: int) -> Sequence[School]:

@@ -214,4 +214,63 @@ enrolment_changes = Table(
     CheckConstraint("kind IN ('transfer', 'promotion')", name="kind"),
 )
 
+# Students' Keycloak accounts (docs/decisions/0013-student-accounts.md). A row is written with
+# the login name before the account is sent to Keycloak; ``provisioned_at`` is set once Keycloak
+# has it, so a run that died half-way resumes with the same names. The live activation code is
+# kept only as a keyed hash (one per student: a new slip replaces the old one).
+student_accounts = Table(
+    "student_accounts",
+    metadata,
+    Column("student_id", Uuid, ForeignKey("students.student_id"), primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),
+    # The school whose sequence gave the login name.
+    Column("school_code", String(10), nullable=False, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("provisioned_at", DateTime(timezone=True), nullable=True),
+    Column("activated_at", DateTime(timezone=True), nullable=True),
+    Column("code_hash", String(64), nullable=True),
+    Column("code_expires_at", DateTime(timezone=True), nullable=True),
+    Column("code_used_at", DateTime(timezone=True), nullable=True),
+    Column("code_batch_id", Uuid, nullable=True),
+    # Wrong codes since the last slip; at the limit the login name is locked until a new one.
+    Column("failed_attempts", Integer, nullable=False, server_default="0"),
+    Column("last_failed_at", DateTime(timezone=True), nullable=True),
+    CheckConstraint("failed_attempts >= 0", name="failed_attempts"),
+)
+
+# The last number of each school's login names (s<school>-<n>).
+student_login_sequences = Table(
+    "student_login_sequences",
+    metadata,
+    Column("school_code", String(10), primary_key=True),
+    Column("last_value", Integer, nullable=False),
+)
+
+# Every issuance of activation slips: who, for which class, how many, until when (the codes
+# themselves are never stored). An AccessAudited event is written with it.
+activation_code_batches = Table(
+    "activation_code_batches",
+    metadata,
+    Column("batch_id", Uuid, primary_key=True),
+    Column("class_code", String(40), ForeignKey("classes.class_code"), nullable=False, index=True),
+    Column("school_code", String(10), nullable=False),
+    Column("issued_by", String(64), nullable=False),
+    Column("issued_by_client", String(64), nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("code_count", Integer, nullable=False),
+)
+
+# A school whose group /ganzhou/<county>/<school> must exist in Keycloak: written with the
+# school's registration, removed by the account sync worker once Keycloak has the group.
+school_group_requests = Table(
+    "school_group_requests",
+    metadata,
+    Column("school_code", String(10), ForeignKey("schools.school_code"), primary_key=True),
+    Column("requested_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error_code", String(64), nullable=True),
+)
+
 outbox = outbox_table(metadata)

@@ -3,6 +3,8 @@
 from identity.adapters.keycloak.directory import (
     AdminCalls,
     BulkClientMissing,
+    GroupReport,
+    GroupSpec,
     KeycloakAccountDirectory,
     KeycloakUnreachable,
 )
@@ -11,6 +13,8 @@ from identity.adapters.keycloak.settings import KeycloakAdminSettings, admin_end
 __all__ = [
     "AdminCalls",
     "BulkClientMissing",
+    "GroupReport",
+    "GroupSpec",
     "KeycloakAccountDirectory",
     "KeycloakAdminSettings",
     "KeycloakUnreachable",

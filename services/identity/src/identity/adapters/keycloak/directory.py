@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from keycloak import KeycloakAdmin, KeycloakOpenIDConnection
@@ -65,6 +65,24 @@ class AdminCalls:
 
     reads: int = 0
     writes: int = 0
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    """A group that should exist: its path and the attributes it is created with."""
+
+    path: str
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class GroupReport:
+    """The outcome of :meth:`KeycloakAccountDirectory.mirror_groups`, in counts; ``failed``
+    maps a group path (unit codes, no personal data) to a reason."""
+
+    created: int = 0
+    existing: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
 
 
 class KeycloakUnreachable(Unavailable):
@@ -391,6 +409,113 @@ class KeycloakAccountDirectory:
             report.unchanged.append(account.username)
         else:
             report.updated.append(account.username)
+
+    # --- first sign-in ----------------------------------------------------------------------
+
+    async def set_password(self, username: str, password: str) -> bool:
+        """Give the account a (non-temporary) password through the admin API's reset-password,
+        as identity's own client. False when there is no such account. Keycloak's password
+        policy is the last word: a password it refuses raises InvalidArgument on
+        ``new_password``, naming the rule, never the password."""
+        rep = await self._find(username)
+        if rep is None:
+            return False
+        try:
+            self.calls.writes += 1
+            await self._admin.a_set_user_password(str(rep["id"]), password, temporary=False)
+        except KeycloakError as exc:
+            if exc.response_code == 400:
+                raise InvalidArgument(
+                    "new_password", f"the realm's password policy refused it: {_reason(exc)}"
+                ) from exc
+            raise _translate(exc) from exc
+        log.info("keycloak password set")
+        return True
+
+    # --- the group tree ---------------------------------------------------------------------
+
+    async def mirror_groups(self, groups: Sequence[GroupSpec], *, bulk: bool = True) -> GroupReport:
+        """Make every group of ``groups`` exist, parents before children. Per parent, its
+        children are listed once (pages of 500) and only the missing ones are created (one
+        admin call each, ``sync_concurrency`` in flight), so a second run only reads.
+
+        ``bulk`` sends the writes as the bulk client when this directory has one (the
+        ``identity provision groups`` Job); otherwise, and for the single groups the account
+        sync worker creates, identity's own client (``manage-users`` covers groups). Partial
+        import is not used: with SKIP it skips an existing parent together with every child
+        given under it (measured in services/identity/benchmarks/keycloak_groups.py)."""
+        report = GroupReport()
+        admin = self._bulk if bulk and self._bulk is not None else self._admin
+        by_parent: dict[str, list[GroupSpec]] = {}
+        for spec in {g.path: g for g in groups}.values():
+            parent, _, name = spec.path.rpartition("/")
+            if not name:
+                report.failed[spec.path] = "not a group path"
+                continue
+            by_parent.setdefault(parent, []).append(spec)
+        for parent in sorted(by_parent, key=lambda p: (p.count("/"), p)):
+            children = by_parent[parent]
+            parent_id: str | None = None
+            if parent:
+                try:
+                    parent_id = await self._group_id(parent)
+                except InvalidArgument:
+                    for spec in children:
+                        report.failed[spec.path] = "its parent group does not exist"
+                    continue
+            present = await self._child_names(parent_id)
+            missing = [g for g in children if g.path.rpartition("/")[2] not in present]
+            report.existing += len(children) - len(missing)
+
+            async def create(spec: GroupSpec, parent_id: str | None = parent_id) -> None:
+                payload: dict[str, Any] = {"name": spec.path.rpartition("/")[2]}
+                if spec.attributes:
+                    payload["attributes"] = {k: [v] for k, v in spec.attributes.items()}
+                try:
+                    self.calls.writes += 1
+                    await admin.a_create_group(payload, parent=parent_id, skip_exists=True)
+                except KeycloakError as exc:
+                    error = _translate(exc)
+                    if isinstance(error, KeycloakUnreachable | PermissionDenied):
+                        raise error from exc
+                    report.failed[spec.path] = error.message
+                    return
+                report.created += 1
+
+            await _pool(missing, create, self._settings.sync_concurrency)
+            # Progress: parents are the city and county groups (unit names and codes only).
+            log.info(
+                "keycloak groups under one parent",
+                extra={
+                    "parent_group": parent or "/",
+                    "groups_wanted": len(children),
+                    "groups_missing": len(missing),
+                    "groups_created_so_far": report.created,
+                },
+            )
+        log.info(
+            "keycloak groups mirrored",
+            extra={
+                "groups_created": report.created,
+                "groups_existing": report.existing,
+                "groups_failed": len(report.failed),
+            },
+        )
+        return report
+
+    async def _child_names(self, parent_id: str | None) -> set[str]:
+        names: set[str] = set()
+        first = 0
+        while True:
+            query = {"first": first, "max": 500, "briefRepresentation": True}
+            if parent_id is None:
+                page = await self._read(self._admin.a_get_groups(query=query))
+            else:
+                page = await self._read(self._admin.a_get_group_children(parent_id, query=query))
+            names.update(str(g["name"]) for g in page)
+            if len(page) < 500:
+                return names
+            first += 500
 
     # --- helpers also used by tests, the benchmark and whoever mirrors the school tree ------
 
