@@ -11,7 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from archives.adapters.db.repository import SqlArchiveReader
 from archives.adapters.db.tables import inbox
-from archives.adapters.messaging.handlers import STUDENT_ENROLLED, on_student_enrolled
+from archives.adapters.messaging.handlers import (
+    STUDENT_ENROLLED,
+    STUDENTS_ENROLLED,
+    on_student_enrolled,
+    on_students_enrolled,
+)
 from archives.api.servicer import ArchivesServicer
 from archives.config import ArchivesSettings
 from archives.domain.use_cases import ArchiveQueries
@@ -104,4 +109,5 @@ def build_enrolment_consumer(
         tracer_provider=tracer_provider,
     )
     consumer.register(STUDENT_ENROLLED, identity_events.StudentEnrolled, on_student_enrolled)
+    consumer.register(STUDENTS_ENROLLED, identity_events.StudentsEnrolled, on_students_enrolled)
     return Archives(engine=engine, http=httpx.AsyncClient(), consumer=consumer, producers=[dlq])

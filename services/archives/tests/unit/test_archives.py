@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
@@ -8,7 +8,11 @@ from uuid import UUID, uuid4
 import pytest
 
 from archives.domain.model import Archive, StudentEnrolledFact
-from archives.domain.use_cases import ArchiveQueries, open_archive_on_enrolment
+from archives.domain.use_cases import (
+    ArchiveQueries,
+    open_archive_on_enrolment,
+    open_archives_on_enrolment,
+)
 from xinyu_core.errors import InvalidArgument, NotFound, PermissionDenied
 from xinyu_core.testing import principal
 
@@ -26,6 +30,12 @@ class FakeArchives:
     async def add(self, archive: Archive) -> None:
         assert archive.student_id not in self.rows, "one student, one file"
         self.rows[archive.student_id] = archive
+
+    async def add_missing(self, archives: Sequence[Archive]) -> int:
+        missing = [a for a in archives if a.student_id not in self.rows]
+        for archive in missing:
+            await self.add(archive)
+        return len(missing)
 
 
 def fact(student_id: UUID) -> StudentEnrolledFact:
@@ -96,3 +106,16 @@ async def test_missing_and_malformed(
         await queries.get(city, str(student))
     with pytest.raises(InvalidArgument):
         await queries.get(city, "x")
+
+
+async def test_a_roster_batch_opens_one_archive_per_student_and_keeps_existing_ones() -> None:
+    archives = FakeArchives()
+    known, new = uuid4(), [uuid4(), uuid4()]
+    existing = await open_archive_on_enrolment(archives, fact(known))
+
+    opened = await open_archives_on_enrolment(archives, [fact(known), *map(fact, new)])
+
+    assert opened == 2
+    assert archives.rows[known] == existing
+    assert set(archives.rows) == {known, *new}
+    assert await open_archives_on_enrolment(archives, [fact(s) for s in new]) == 0

@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from identity.adapters.db.tables import metadata
+from identity.adapters.messaging.events import school_subject
 from identity.domain.resident_id import ResidentIdProtector, check_character
 from identity.domain.student_number import StudentNumberProtector
 from identity.roster import tables as roster_tables
@@ -205,19 +206,25 @@ async def test_a_roster_is_imported_with_classes_and_one_event_per_new_student(
 
     events = world.query("SELECT event_id, topic, key, payload, headers FROM outbox")
     ids = {str(row[0]) for row in world.query("SELECT student_id FROM students")}
-    assert len(events) == 6
-    assert {row[2] for row in events} == ids
+    # Six new students of one school, in blocks of two rows: an event per block, each student
+    # told exactly once.
+    assert len(events) == 3
+    told = [
+        i for e in events for i in identity_events.StudentsEnrolled.FromString(e[3]).student_ids
+    ]
+    assert sorted(told) == sorted(ids)
     for event_id, topic, key, payload, headers in events:
-        assert topic == "identity.student.enrolled.v1"
-        message = identity_events.StudentEnrolled.FromString(payload)
+        assert topic == "identity.students.enrolled.v1"
+        message = identity_events.StudentsEnrolled.FromString(payload)
         meta = validate_event(message)
         assert meta.event_id == str(event_id)
-        assert meta.subject == key == message.student_id
+        assert meta.subject == key == str(school_subject(SCHOOL))
+        assert len(message.student_ids) == 2
         assert message.school_code == SCHOOL
         assert message.county_code == COUNTY
         assert headers["x-event-id"] == str(event_id)
         assert headers["content-type"] == "application/x-protobuf"
-        assert headers["x-payload-type"] == "xinyu.events.v1.StudentEnrolled"
+        assert headers["x-payload-type"] == "xinyu.events.v1.StudentsEnrolled"
     # The uploaded file is gone once the job has ended.
     assert not world.query("SELECT 1 FROM roster_import_chunks")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 from uuid import UUID
@@ -13,6 +14,10 @@ class ArchiveRepository(Protocol):
     async def for_student(self, student_id: UUID) -> Archive | None: ...
 
     async def add(self, archive: Archive) -> None: ...
+
+    async def add_missing(self, archives: Sequence[Archive]) -> int:
+        """Stores the archives whose students have none yet; returns how many it stored."""
+        ...
 
 
 class ArchiveReader(Protocol):

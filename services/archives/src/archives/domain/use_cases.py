@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from uuid import UUID, uuid4
 
 from archives.domain.model import Archive, StudentEnrolledFact
@@ -33,6 +33,27 @@ async def open_archive_on_enrolment(
     )
     await archives.add(archive)
     return archive
+
+
+async def open_archives_on_enrolment(
+    archives: ArchiveRepository,
+    facts: Sequence[StudentEnrolledFact],
+    new_id: Callable[[], UUID] = uuid4,
+) -> int:
+    """A roster import's batch: every student in it gets their one file (R3), those who have
+    one keep it. Returns how many files were opened."""
+    return await archives.add_missing(
+        [
+            Archive(
+                archive_id=new_id(),
+                student_id=fact.student_id,
+                school_code=fact.school_code,
+                county_code=fact.county_code,
+                opened_at=fact.enrolled_at,
+            )
+            for fact in facts
+        ]
+    )
 
 
 class ArchiveQueries:

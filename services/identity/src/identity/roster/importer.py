@@ -29,7 +29,7 @@ from identity.domain.resident_id import ResidentIdProtector
 from identity.domain.student_number import StudentNumberProtector
 from identity.roster import columns as c
 from identity.roster.columns import HeaderProblem, map_columns
-from identity.roster.events import EVENT_ID_KEY, TOPIC, fixed_headers, template_for
+from identity.roster.events import OUTBOX_COLUMNS, enrolment_rows
 from identity.roster.model import MAX_KEPT_ERRORS, Counts, JobStatus, RosterFormat, RowError
 from identity.roster.reading import NextChunk, UnreadableFile, read_rows
 from identity.roster.values import STAGING_COLUMNS, ErrorLog, RowChecker
@@ -39,48 +39,23 @@ Connect = Callable[[], "psycopg.Connection[Any]"]
 # Roster imports take this transaction-scoped advisory lock before they look at ``students``:
 # two imports checking and merging at once could both insert the same new student.
 _LOCK = "identity.roster-import"
-# Staging rows not yet in ``students`` become students and, in the same statement, their
-# ``StudentEnrolled`` outbox rows: nothing of the 1.6 million travels back to Python.
-#
-# New students' ids are time-ordered: the first 48 bits are the block's millisecond clock and
-# a 7 marks the layout of RFC 9562 version 7 (PostgreSQL 15 has no uuidv7()), the rest stays
-# gen_random_uuid()'s randomness. Ids then grow from block to block, so the primary-key index
-# is appended to instead of written at random pages all over, a large part of a big insert.
-_INSERT_NEW = (
-    "WITH new AS ("
-    " INSERT INTO students (student_id, student_number_hash, student_number_cipher,"
-    "  student_number_masked, full_name, gender, birth_date,"
-    "  resident_id_hash, resident_id_masked, school_code, county_code, class_code,"
-    "  status, enrolled_at, updated_at)"
-    " SELECT (%(id_prefix)s || substr(gen_random_uuid()::text, 16))::uuid,"
-    "  s.student_number_hash, s.student_number_cipher, s.student_number_masked,"
-    "  s.full_name, s.gender,"
-    "  s.birth_date, s.resident_id_hash, s.resident_id_masked, s.school_code,"
-    "  s.county_code, s.class_code, 'enrolled', %(now)s, %(now)s"
-    " FROM roster_staging s"
-    " WHERE s.row_no BETWEEN %(low)s AND %(high)s AND NOT EXISTS"
-    "  (SELECT 1 FROM students t WHERE t.student_number_hash = s.student_number_hash)"
-    " RETURNING student_id, school_code)"
-    " INSERT INTO outbox (event_id, topic, key, payload, headers)"
-    " SELECT e.event_id, %(topic)s::text, e.student_id::text,"
-    "  p.before_event || convert_to(e.event_id::text, 'UTF8') || p.before_subject"
-    "  || convert_to(e.student_id::text, 'UTF8') || p.before_student"
-    "  || convert_to(e.student_id::text, 'UTF8') || p.after,"
-    "  %(headers)s::jsonb || jsonb_build_object(%(event_key)s::text, e.event_id::text)"
-    # gen_random_uuid() in a subquery's select list runs once per row (a v4 id, as
-    # the envelope says); hoisted into a join it might run once for all of them.
-    " FROM (SELECT gen_random_uuid() AS event_id, student_id, school_code FROM new) e"
-    " JOIN roster_templates p ON p.school_code = e.school_code"
+# One probe of students' unique index per staged row, kept for the block's checks and merge:
+# which rows name a student that already exists, where, and whether this very transaction
+# wrote it from an earlier block (its xmin is our xid: then it is the file's own business, and
+# repeats inside the file are already reported by the row checker). A first import finds
+# nothing here, and every later statement's anti-join probes an empty table.
+_MATCH = (
+    "INSERT INTO roster_matches (row_no, student_id, school_code, ours)"
+    " SELECT s.row_no, t.student_id, t.school_code,"
+    "  t.xmin::text::bigint = pg_current_xact_id()::text::bigint %% 4294967296"
+    " FROM roster_staging s JOIN students t ON t.student_number_hash = s.student_number_hash"
+    " WHERE s.row_no BETWEEN %(low)s AND %(high)s"
 )
-# Only students that were there before this import count against it: rows this transaction
-# wrote from earlier blocks (their xmin is its xid) are the file's own business, and repeats
-# in the file are already reported by the row checker.
 _OTHER_SCHOOL = (
-    "SELECT s.row_no, count(*) OVER () FROM roster_staging s"
-    " JOIN students t ON t.student_number_hash = s.student_number_hash"
-    " WHERE s.row_no BETWEEN %(low)s AND %(high)s AND t.school_code <> s.school_code"
-    " AND t.xmin::text::bigint <> pg_current_xact_id()::text::bigint %% 4294967296"
-    " ORDER BY s.row_no LIMIT %(limit)s"
+    "SELECT m.row_no, count(*) OVER () FROM roster_matches m"
+    " JOIN roster_staging s ON s.row_no = m.row_no"
+    " WHERE m.school_code <> s.school_code AND NOT m.ours"
+    " ORDER BY m.row_no LIMIT %(limit)s"
 )
 _RESIDENT_ID_TAKEN = (
     "SELECT s.row_no, count(*) OVER () FROM roster_staging s"
@@ -89,6 +64,28 @@ _RESIDENT_ID_TAKEN = (
     " AND t.student_number_hash <> s.student_number_hash"
     " AND t.xmin::text::bigint <> pg_current_xact_id()::text::bigint %% 4294967296"
     " ORDER BY s.row_no LIMIT %(limit)s"
+)
+# Staging rows not yet in ``students`` become students; their ids and schools come back for
+# the events (about 2 MB a block).
+#
+# New students' ids are time-ordered: the first 48 bits are the block's millisecond clock and
+# a 7 marks the layout of RFC 9562 version 7 (PostgreSQL 15 has no uuidv7()), the rest stays
+# gen_random_uuid()'s randomness. Ids then grow from block to block, so the primary-key index
+# is appended to instead of written at random pages all over, a large part of a big insert.
+_INSERT_NEW = (
+    "INSERT INTO students (student_id, student_number_hash, student_number_cipher,"
+    " student_number_masked, full_name, gender, birth_date,"
+    " resident_id_hash, resident_id_masked, school_code, county_code, class_code,"
+    " status, enrolled_at, updated_at)"
+    " SELECT (%(id_prefix)s || substr(gen_random_uuid()::text, 16))::uuid,"
+    " s.student_number_hash, s.student_number_cipher, s.student_number_masked,"
+    " s.full_name, s.gender,"
+    " s.birth_date, s.resident_id_hash, s.resident_id_masked, s.school_code,"
+    " s.county_code, s.class_code, 'enrolled', %(now)s, %(now)s"
+    " FROM roster_staging s"
+    " WHERE s.row_no BETWEEN %(low)s AND %(high)s"
+    " AND NOT EXISTS (SELECT 1 FROM roster_matches m WHERE m.row_no = s.row_no)"
+    " RETURNING student_id, school_code"
 )
 # Progress: reading the file counts for this much, checking and merging its rows for the rest
 # (short of 100, which only a commit reaches).
@@ -345,25 +342,11 @@ class RosterImporter:
             " school_code text, county_code text, cohort smallint, number smallint,"
             " grade_name text, class_name text) ON COMMIT DROP"
         )
-        # One payload template per school the import may touch (3,000 for the city: cheaper
-        # than waiting to learn which schools the file names).
         cursor.execute(
-            "CREATE TEMPORARY TABLE roster_templates (school_code text PRIMARY KEY,"
-            " before_event bytea, before_subject bytea, before_student bytea, after bytea)"
+            "CREATE TEMPORARY TABLE roster_matches (row_no integer PRIMARY KEY,"
+            " student_id uuid NOT NULL, school_code text NOT NULL, ours boolean NOT NULL)"
             " ON COMMIT DROP"
         )
-        with cursor.copy("COPY roster_templates FROM STDIN") as copy:
-            for school in sorted(in_scope):
-                template = template_for(school, schools[school], now)
-                copy.write_row(
-                    (
-                        school,
-                        template.before_event,
-                        template.before_subject,
-                        template.before_student,
-                        template.after,
-                    )
-                )
 
     def _database_side(
         self,
@@ -377,7 +360,6 @@ class RosterImporter:
         """Stages, checks and merges each block as it comes. Once any row is known to be bad,
         merging stops (it will all be rolled back) but checking goes on, so the report has
         every row's problems."""
-        headers = fixed_headers()
         locked = False
         last_prefix = 0
         try:
@@ -394,6 +376,8 @@ class RosterImporter:
                         locked = True
                     low, high = block.first_row, block.last_row or 2**31 - 1
                     mark = time.perf_counter()
+                    cursor.execute("DELETE FROM roster_matches")
+                    cursor.execute(_MATCH, {"low": low, "high": high})
                     self._check(cursor, merged, low, high)
                     merged.checked += len(block.lines)
                     merged.spent("database_checks", mark)
@@ -404,9 +388,9 @@ class RosterImporter:
                         mark = time.perf_counter()
                         # Never the same millisecond twice: ids keep growing block by block.
                         last_prefix = max(int(time.time() * 1000), last_prefix + 1)
-                        merged.updated += self._update_changed(cursor, low, high)
+                        merged.updated += self._update_changed(cursor)
                         merged.created += self._insert_new(
-                            cursor, low, high, now, headers, _id_prefix(last_prefix)
+                            cursor, low, high, now, schools, _id_prefix(last_prefix)
                         )
                         merged.applied += len(block.lines)
                         merged.spent("merge", mark)
@@ -504,7 +488,7 @@ class RosterImporter:
             " ON CONFLICT (class_code) DO NOTHING"
         )
 
-    def _update_changed(self, cursor: psycopg.Cursor[Any], low: int, high: int) -> int:
+    def _update_changed(self, cursor: psycopg.Cursor[Any]) -> int:
         """Students of the same school whose row says something new. A blank cell keeps what
         is stored: a registry export without resident IDs must not erase them."""
         cursor.execute(
@@ -515,18 +499,15 @@ class RosterImporter:
             " resident_id_masked = coalesce(s.resident_id_masked, t.resident_id_masked),"
             " class_code = coalesce(s.class_code, t.class_code),"
             " status = 'enrolled', updated_at = now()"
-            " FROM roster_staging s"
-            " WHERE s.row_no BETWEEN %s AND %s"
-            " AND t.student_number_hash = s.student_number_hash"
-            " AND t.school_code = s.school_code"
+            " FROM roster_matches m JOIN roster_staging s ON s.row_no = m.row_no"
+            " WHERE t.student_id = m.student_id AND m.school_code = s.school_code"
             " AND (t.full_name, t.gender, t.birth_date, t.resident_id_hash,"
             "      t.resident_id_masked, t.class_code, t.status)"
             " IS DISTINCT FROM (s.full_name, coalesce(s.gender, t.gender),"
             "      coalesce(s.birth_date, t.birth_date),"
             "      coalesce(s.resident_id_hash, t.resident_id_hash),"
             "      coalesce(s.resident_id_masked, t.resident_id_masked),"
-            "      coalesce(s.class_code, t.class_code), 'enrolled')",
-            (low, high),
+            "      coalesce(s.class_code, t.class_code), 'enrolled')"
         )
         return max(cursor.rowcount, 0)
 
@@ -536,22 +517,17 @@ class RosterImporter:
         low: int,
         high: int,
         now: datetime,
-        headers: str,
+        schools: dict[str, str],
         id_prefix: str,
     ) -> int:
-        cursor.execute(
-            _INSERT_NEW,
-            {
-                "now": now,
-                "low": low,
-                "high": high,
-                "topic": TOPIC,
-                "headers": headers,
-                "event_key": EVENT_ID_KEY,
-                "id_prefix": id_prefix,
-            },
-        )
-        return max(cursor.rowcount, 0)
+        """Inserts the block's new students and their ``StudentsEnrolled`` outbox rows."""
+        cursor.execute(_INSERT_NEW, {"now": now, "low": low, "high": high, "id_prefix": id_prefix})
+        new_students: list[tuple[Any, str]] = cursor.fetchall()
+        if new_students:
+            with cursor.copy(f"COPY outbox ({', '.join(OUTBOX_COLUMNS)}) FROM STDIN") as copy:
+                for row in enrolment_rows(new_students, schools, now):
+                    copy.write_row(row)
+        return len(new_students)
 
 
 def _id_prefix(milliseconds: int) -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from uuid import UUID
 
 from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from archives.adapters.db.tables import archives
@@ -41,6 +42,27 @@ class SqlArchives:
                 opened_at=archive.opened_at,
             )
         )
+
+    async def add_missing(self, archives_to_open: Sequence[Archive]) -> int:
+        if not archives_to_open:
+            return 0
+        result = await self._session.execute(
+            pg_insert(archives)
+            .values(
+                [
+                    {
+                        "archive_id": archive.archive_id,
+                        "student_id": archive.student_id,
+                        "school_code": archive.school_code,
+                        "county_code": archive.county_code,
+                        "opened_at": archive.opened_at,
+                    }
+                    for archive in archives_to_open
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=[archives.c.student_id])
+        )
+        return max(result.rowcount or 0, 0)  # type: ignore[attr-defined]
 
 
 class SqlArchiveReader:

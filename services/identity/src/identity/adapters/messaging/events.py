@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID, uuid5
+
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -11,6 +15,7 @@ from xinyu_core.messaging import OutboxWriter, stamp
 
 PRODUCER = "identity"
 STUDENT_ENROLLED = "identity.student.enrolled.v1"
+STUDENTS_ENROLLED = "identity.students.enrolled.v1"
 STUDENT_TRANSFERRED = "identity.student.transferred.v1"
 
 _TRANSFER_KIND = {
@@ -31,6 +36,33 @@ def student_enrolled_event(student: Student) -> identity_events.StudentEnrolled:
     )
     # The key and subject are the opaque student id, never the student number.
     stamp(event, PRODUCER, str(student.student_id), occurred_at=student.enrolled_at)
+    return event
+
+
+# Namespace of the name-based (RFC 9562 version 5) UUIDs that stand for a school as a subject.
+_SCHOOL_SUBJECTS = UUID("6f1c1c52-2b9e-4f57-9d43-5a1e8f3c0b7d")
+
+
+def school_subject(school_code: str) -> UUID:
+    """The opaque subject of events about a school as a whole."""
+    return uuid5(_SCHOOL_SUBJECTS, school_code)
+
+
+def students_enrolled_event(
+    school_code: str, county_code: str, enrolled_at: datetime, student_ids: Sequence[UUID]
+) -> identity_events.StudentsEnrolled:
+    """Many students enrolled at one school by one roster import (see the proto for why)."""
+    timestamp = Timestamp()
+    timestamp.FromDatetime(enrolled_at)
+    event = identity_events.StudentsEnrolled(
+        school_code=school_code,
+        county_code=county_code,
+        enrolled_at=timestamp,
+        student_ids=[str(student_id) for student_id in student_ids],
+    )
+    # Kafka keys are opaque UUIDs (the chassis refuses anything else), so the subject is one
+    # derived from the school: a school's batches stay in order on one partition.
+    stamp(event, PRODUCER, str(school_subject(school_code)), occurred_at=enrolled_at)
     return event
 
 

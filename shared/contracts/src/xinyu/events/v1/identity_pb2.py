@@ -26,17 +26,19 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from xinyu.events.v1 import envelope_pb2 as xinyu_dot_events_dot_v1_dot_envelope__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1exinyu/events/v1/identity.proto\x12\x0fxinyu.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1exinyu/events/v1/envelope.proto\"\xaa\x01\n\x0fStudentEnrolled\x12(\n\x04meta\x18\x01 \x01(\x0b\x32\x1a.xinyu.events.v1.EventMeta\x12\x12\n\nstudent_id\x18\x02 \x01(\t\x12\x13\n\x0bschool_code\x18\x03 \x01(\t\x12\x13\n\x0b\x63ounty_code\x18\x04 \x01(\t\x12/\n\x0b\x65nrolled_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xf9\x01\n\x12StudentTransferred\x12(\n\x04meta\x18\x01 \x01(\x0b\x32\x1a.xinyu.events.v1.EventMeta\x12\x12\n\nstudent_id\x18\x02 \x01(\t\x12+\n\x04kind\x18\x03 \x01(\x0e\x32\x1d.xinyu.events.v1.TransferKind\x12\x18\n\x10\x66rom_school_code\x18\x04 \x01(\t\x12\x18\n\x10\x66rom_county_code\x18\x05 \x01(\t\x12\x16\n\x0eto_school_code\x18\x06 \x01(\t\x12\x16\n\x0eto_county_code\x18\x07 \x01(\t\x12\x14\n\x0c\x65\x66\x66\x65\x63tive_on\x18\x08 \x01(\t*f\n\x0cTransferKind\x12\x1d\n\x19TRANSFER_KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16TRANSFER_KIND_TRANSFER\x10\x01\x12\x1b\n\x17TRANSFER_KIND_PROMOTION\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1exinyu/events/v1/identity.proto\x12\x0fxinyu.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1exinyu/events/v1/envelope.proto\"\xaa\x01\n\x0fStudentEnrolled\x12(\n\x04meta\x18\x01 \x01(\x0b\x32\x1a.xinyu.events.v1.EventMeta\x12\x12\n\nstudent_id\x18\x02 \x01(\t\x12\x13\n\x0bschool_code\x18\x03 \x01(\t\x12\x13\n\x0b\x63ounty_code\x18\x04 \x01(\t\x12/\n\x0b\x65nrolled_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xac\x01\n\x10StudentsEnrolled\x12(\n\x04meta\x18\x01 \x01(\x0b\x32\x1a.xinyu.events.v1.EventMeta\x12\x13\n\x0bschool_code\x18\x02 \x01(\t\x12\x13\n\x0b\x63ounty_code\x18\x03 \x01(\t\x12/\n\x0b\x65nrolled_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bstudent_ids\x18\x05 \x03(\t\"\xf9\x01\n\x12StudentTransferred\x12(\n\x04meta\x18\x01 \x01(\x0b\x32\x1a.xinyu.events.v1.EventMeta\x12\x12\n\nstudent_id\x18\x02 \x01(\t\x12+\n\x04kind\x18\x03 \x01(\x0e\x32\x1d.xinyu.events.v1.TransferKind\x12\x18\n\x10\x66rom_school_code\x18\x04 \x01(\t\x12\x18\n\x10\x66rom_county_code\x18\x05 \x01(\t\x12\x16\n\x0eto_school_code\x18\x06 \x01(\t\x12\x16\n\x0eto_county_code\x18\x07 \x01(\t\x12\x14\n\x0c\x65\x66\x66\x65\x63tive_on\x18\x08 \x01(\t*f\n\x0cTransferKind\x12\x1d\n\x19TRANSFER_KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16TRANSFER_KIND_TRANSFER\x10\x01\x12\x1b\n\x17TRANSFER_KIND_PROMOTION\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'xinyu.events.v1.identity_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TRANSFERKIND']._serialized_start=541
-  _globals['_TRANSFERKIND']._serialized_end=643
+  _globals['_TRANSFERKIND']._serialized_start=716
+  _globals['_TRANSFERKIND']._serialized_end=818
   _globals['_STUDENTENROLLED']._serialized_start=117
   _globals['_STUDENTENROLLED']._serialized_end=287
-  _globals['_STUDENTTRANSFERRED']._serialized_start=290
-  _globals['_STUDENTTRANSFERRED']._serialized_end=539
+  _globals['_STUDENTSENROLLED']._serialized_start=290
+  _globals['_STUDENTSENROLLED']._serialized_end=462
+  _globals['_STUDENTTRANSFERRED']._serialized_start=465
+  _globals['_STUDENTTRANSFERRED']._serialized_end=714
 # @@protoc_insertion_point(module_scope)

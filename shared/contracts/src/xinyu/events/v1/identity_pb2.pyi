@@ -3,9 +3,11 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from xinyu.events.v1 import envelope_pb2 as _envelope_pb2
 import builtins as _builtins
@@ -75,6 +77,52 @@ class StudentEnrolled(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StudentEnrolled: _TypeAlias = StudentEnrolled  # noqa: Y015
+
+@_typing.final
+class StudentsEnrolled(_message.Message):
+    """Topic identity.students.enrolled.v1: a roster import enrolled these students at one school.
+    The same fact as StudentEnrolled for each of them, told once per school and import block (at
+    most 1,000 students an event) so a city-wide import writes thousands of events, not 1.6
+    million. Archives opens each student's lifelong file on it (R3).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    META_FIELD_NUMBER: _builtins.int
+    SCHOOL_CODE_FIELD_NUMBER: _builtins.int
+    COUNTY_CODE_FIELD_NUMBER: _builtins.int
+    ENROLLED_AT_FIELD_NUMBER: _builtins.int
+    STUDENT_IDS_FIELD_NUMBER: _builtins.int
+    school_code: _builtins.str
+    """Official code of the school the students are enrolled at."""
+    county_code: _builtins.str
+    """Administrative division code of the school's county-level division."""
+    @_builtins.property
+    def meta(self) -> _envelope_pb2.EventMeta:
+        """subject: a name-based UUID of the school (Kafka keys are opaque UUIDs)."""
+
+    @_builtins.property
+    def enrolled_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def student_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Opaque student ids (UUIDs), each at most once."""
+
+    def __init__(
+        self,
+        *,
+        meta: _envelope_pb2.EventMeta | None = ...,
+        school_code: _builtins.str = ...,
+        county_code: _builtins.str = ...,
+        enrolled_at: _timestamp_pb2.Timestamp | None = ...,
+        student_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["enrolled_at", b"enrolled_at", "meta", b"meta"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["county_code", b"county_code", "enrolled_at", b"enrolled_at", "meta", b"meta", "school_code", b"school_code", "student_ids", b"student_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StudentsEnrolled: _TypeAlias = StudentsEnrolled  # noqa: Y015
 
 @_typing.final
 class StudentTransferred(_message.Message):
