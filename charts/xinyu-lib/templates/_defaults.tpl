@@ -135,6 +135,10 @@ migration:
   ttlSecondsAfterFinished: 86400
   # Empty: the service's resources.
   resources: {}
+# One-off Jobs of the same image (templates/_jobs.tpl): <job>: {enabled (default true), args,
+# hookEvents (e.g. post-install,post-upgrade; empty: an ordinary Job), env, secretEnv (this Job's
+# pod only), resources, backoffLimit, activeDeadlineSeconds, ttlSecondsAfterFinished}.
+jobs: {}
 # Extra Deployments of the same image: <consumer>: {args: [...], replicas, resources, probes}.
 consumers: {}
 ingress:

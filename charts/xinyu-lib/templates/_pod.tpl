@@ -103,7 +103,7 @@ spec:
   affinity:
     {{- toYaml . | nindent 4 }}
   {{- end }}
-  {{- if and $cfg.topologySpread.enabled (ne .component "migrate") }}
+  {{- if and $cfg.topologySpread.enabled (ne .component "migrate") (not (hasPrefix "job-" .component)) }}
   topologySpreadConstraints:
     - maxSkew: {{ $cfg.topologySpread.maxSkew }}
       topologyKey: {{ $cfg.topologySpread.topologyKey }}

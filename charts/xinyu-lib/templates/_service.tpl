@@ -60,6 +60,16 @@ The library's entry point. A service chart's only template is:
 ---
 {{ include "xinyu-lib.migration" $server }}
 {{- end }}
+{{- range $job := keys $cfg.jobs | sortAlpha }}
+{{- $spec := index $cfg.jobs $job | default dict }}
+{{- if not (regexMatch "^[a-z][a-z0-9]*(-[a-z0-9]+)*$" $job) }}
+{{- fail (printf "xinyu-lib: job name %q is not kebab-case" $job) }}
+{{- end }}
+{{- if (hasKey $spec "enabled" | ternary $spec.enabled true) }}
+---
+{{ include "xinyu-lib.job" (dict "cfg" $cfg "ctx" $ "job" $job "spec" $spec) }}
+{{- end }}
+{{- end }}
 {{- if and $cfg.ingress.enabled (eq $cfg.kind "http") }}
 ---
 {{ include "xinyu-lib.ingress" $server }}

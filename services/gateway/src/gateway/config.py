@@ -24,6 +24,8 @@ class GatewaySettings(BaseSettings):
     archives_target: str = "127.0.0.1:50064"
     # Deadline for one call to a service; the gateway answers 503 rather than hang.
     backend_deadline_seconds: float = 5.0
+    # client_id/client_secret: the gateway's own client (`gateway`), used only to forward a
+    # student's account activation (the caller has no token yet).
     keycloak: KeycloakSettings = KeycloakSettings()
     # The gateway writes only audit records (its denials) to Kafka, as principal "gateway".
     kafka: KafkaSettings = KafkaSettings()
@@ -37,4 +39,9 @@ class GatewaySettings(BaseSettings):
             return self
         if self.kafka.username and is_placeholder(self.kafka.password.get_secret_value()):
             raise ValueError(f"placeholder kafka.password not allowed in {self.environment.value}")
+        secret = self.keycloak.client_secret.get_secret_value()
+        if secret and is_placeholder(secret):
+            raise ValueError(
+                f"placeholder keycloak.client_secret not allowed in {self.environment.value}"
+            )
         return self

@@ -12,9 +12,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from gateway.config import GatewaySettings
 from xinyu.archives.v1 import archives_pb2_grpc
 from xinyu.audit.v1 import audit_pb2_grpc
-from xinyu.identity.v1 import identity_pb2_grpc, roster_pb2_grpc
+from xinyu.identity.v1 import accounts_pb2_grpc, identity_pb2_grpc, roster_pb2_grpc
 from xinyu_core.audit import AuditRecorder, KafkaAuditRecorder
-from xinyu_core.auth import JwksCache, TokenVerifier
+from xinyu_core.auth import JwksCache, ServiceTokenSource, TokenVerifier
 from xinyu_core.grpc.client import open_channel
 from xinyu_core.messaging import AsyncProducer, build_producer
 
@@ -31,10 +31,14 @@ class Runtime:
     identity: identity_pb2_grpc.IdentityServiceStub
     audit_trail: audit_pb2_grpc.AuditServiceStub
     rosters: roster_pb2_grpc.RosterServiceStub
+    accounts: accounts_pb2_grpc.StudentAccountServiceStub
     archives: archives_pb2_grpc.ArchivesServiceStub
     # The gateway has no database: its refusals are produced straight to Kafka (acks=all).
     producer: AsyncProducer
     audit: AuditRecorder
+    # The gateway's own client (GATEWAY_KEYCLOAK__CLIENT_ID/SECRET), for the one call made with
+    # no person's token: a student's account activation. None when not configured.
+    service_tokens: ServiceTokenSource | None = None
 
     async def close(self) -> None:
         for channel in self.channels.values():
@@ -77,10 +81,16 @@ def build_runtime(
         identity=identity_pb2_grpc.IdentityServiceStub(channels["identity"]),
         audit_trail=audit_pb2_grpc.AuditServiceStub(channels["identity"]),
         rosters=roster_pb2_grpc.RosterServiceStub(channels["identity"]),
+        accounts=accounts_pb2_grpc.StudentAccountServiceStub(channels["identity"]),
         archives=archives_pb2_grpc.ArchivesServiceStub(channels["archives"]),
         producer=producer,
         audit=KafkaAuditRecorder(
             SERVICE, producer, send_timeout_seconds=settings.audit_send_timeout_seconds
+        ),
+        service_tokens=(
+            ServiceTokenSource(keycloak, http)
+            if keycloak.client_id and keycloak.client_secret.get_secret_value()
+            else None
         ),
     )
 
