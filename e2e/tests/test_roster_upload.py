@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
-from xinyu_e2e import GATEWAY_URL, auth
+from xinyu_e2e import GATEWAY_URL, IDENTITY_DATABASE, auth
 from xinyu_e2e.seed import DEMO_SCHOOL, DemoWorld, ensure_demo_world
 
 pytestmark = pytest.mark.e2e
@@ -67,6 +68,41 @@ def test_a_roster_imports_once_and_again_changes_nothing(
     assert job["progress_percent"] == 100
     again = finished(client, upload(client, "school.admin", HEADER + rows).json()["job_id"])
     assert (again["status"], again["rows_created"], again["rows_unchanged"]) == ("succeeded", 0, 3)
+
+
+def test_imported_students_get_their_files_through_the_batched_event(
+    world: tuple[httpx.Client, DemoWorld],
+) -> None:
+    """identity.students.enrolled.v1 from the import → Kafka → archives opens every file."""
+    client, _ = world
+    marker = secrets.token_hex(4)
+    rows = "".join(
+        f"{invented_number()},批次{marker}{i},女,2016-05-0{i},{DEMO_SCHOOL},2024,1\n"
+        for i in range(1, 5)
+    )
+    job = finished(client, upload(client, "school.admin", HEADER + rows).json()["job_id"])
+    assert (job["status"], job["rows_created"]) == ("succeeded", 4), job
+    with psycopg.connect(IDENTITY_DATABASE) as connection:
+        student_ids = [
+            str(row[0])
+            for row in connection.execute(
+                "SELECT student_id FROM students WHERE full_name LIKE %s",
+                (f"批次{marker}%",),
+            )
+        ]
+    assert len(student_ids) == 4
+    deadline = time.monotonic() + 30
+    waiting = set(student_ids)
+    while waiting and time.monotonic() < deadline:
+        for student_id in sorted(waiting):
+            archive = client.get(
+                f"/v1/students/{student_id}/archive", headers=auth("psych.teacher")
+            )
+            if archive.status_code == 200:
+                assert archive.json()["school_code"] == DEMO_SCHOOL
+                waiting.discard(student_id)
+        time.sleep(0.3)
+    assert not waiting, f"{len(waiting)} of 4 imported students have no file"
 
 
 def test_a_bad_row_applies_nothing_and_is_named(world: tuple[httpx.Client, DemoWorld]) -> None:

@@ -13,6 +13,12 @@ GATEWAY_URL = os.environ.get("XINYU_E2E_GATEWAY", "http://127.0.0.1:8080")
 CLI_CLIENT_ID = "xinyu-cli"
 CLI_CLIENT_SECRET = os.environ.get("XINYU_E2E_CLI_SECRET", "dev-kc-cli")
 DEMO_PASSWORD = os.environ.get("XINYU_DEMO_PASSWORD", "Xinyu-Demo-2026!")
+# identity's database, read by tests that must find what an import created (the platform has no
+# endpoint that lists a school's students); the local stack's (infra/local/services.env).
+IDENTITY_DATABASE = os.environ.get(
+    "XINYU_E2E_IDENTITY_DB",
+    "postgresql://identity:dev-db-identity@127.0.0.1:5433/identity",
+)
 
 
 def token_endpoint() -> str:
