@@ -59,6 +59,15 @@ def body_for(method: str, path: str) -> dict[str, Any] | None:
         }
     if path.endswith("/classes"):
         return {"cohort": 2024, "number": 1}
+    if path.endswith("/activation-codes"):
+        return None
+    if path == "/v1/account-activations":
+        # No such login name: refused like a wrong code, and no account's failures count up.
+        return {
+            "login_name": f"s{DEMO_SCHOOL}-99999",
+            "activation_code": "AAAA-AAAA-AA",
+            "new_password": "Xinyu-Matrix-2026!",
+        }
     if path == "/v1/students":
         number, name, gender, class_code = DEMO_STUDENTS[0]
         return {

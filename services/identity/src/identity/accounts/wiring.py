@@ -26,7 +26,7 @@ from xinyu_core.messaging import OutboxWriter
 
 log = logging.getLogger(__name__)
 
-USAGE = "usage: identity provision groups | identity provision students --scope CODE"
+USAGE = "usage: identity provision groups | identity provision students --scope CODE [--recheck]"
 
 
 def activation_codes(settings: IdentitySettings) -> ActivationCodes:
@@ -66,10 +66,12 @@ async def provision(settings: IdentitySettings, args: list[str]) -> int:
     status is 1 when any group or account failed (the log says which reasons, in counts)."""
     what = args[0] if args else ""
     scope = ""
+    recheck = "--recheck" in args
     if what == "students":
-        if len(args) != 3 or args[1] != "--scope":
+        rest = [a for a in args[1:] if a != "--recheck"]
+        if len(rest) != 2 or rest[0] != "--scope":
             raise SystemExit(USAGE)
-        scope = args[2]
+        scope = rest[1]
     elif what != "groups" or len(args) != 1:
         raise SystemExit(USAGE)
     engine = make_engine(settings.database_url.get_secret_value(), pool_size=2)
@@ -79,7 +81,7 @@ async def provision(settings: IdentitySettings, args: list[str]) -> int:
         if what == "groups":
             report = await provision_groups(sessions, directory)
             return 1 if report.failed else 0
-        summary = await StudentProvisioner(sessions, directory).run(scope)
+        summary = await StudentProvisioner(sessions, directory).run(scope, recheck=recheck)
         return 1 if summary.failed else 0
     finally:
         await directory.aclose()
