@@ -55,6 +55,10 @@ def option_set(values: Sequence[int]) -> list[dict[str, Any]]:
     return [{"value": v, "score": v, "label": text(str(v))} for v in values]
 
 
+def critical(rule_id: str, when: dict[str, Any]) -> dict[str, Any]:
+    return {"id": rule_id, "label": text(rule_id), "when": when, "source": "test"}
+
+
 def minimal_definition(**overrides: Any) -> dict[str, Any]:
     """A small valid definition as plain data: three items 0-3, a total with two bands."""
     base: dict[str, Any] = {

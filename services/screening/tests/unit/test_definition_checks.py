@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from screening_support import definition, minimal_definition, q, text
+from screening_support import critical, definition, minimal_definition, q, text
 
 from screening.domain.instruments import Catalogue, DefinitionError, parse_definition
 from screening.domain.instruments.policy import RiskPolicy, check_policy
@@ -42,14 +42,7 @@ def test_unknown_item_in_a_scale() -> None:
 
 def test_unknown_items_and_scales_in_rules() -> None:
     data = minimal_definition(
-        critical=[
-            {
-                "id": "c",
-                "label": text("c"),
-                "when": {"item": "q9", "score": {"gt": 0}},
-                "source": "t",
-            }
-        ],
+        critical=[critical("c", {"item": "q9", "score": {"gt": 0}})],
         validity=[
             {
                 "id": "v",
@@ -169,9 +162,7 @@ def test_every_scoring_rule_needs_a_source() -> None:
 
 
 def test_a_condition_says_what_it_is() -> None:
-    data = minimal_definition(
-        critical=[{"id": "c", "label": text("c"), "when": {"items": ["q1"]}, "source": "t"}]
-    )
+    data = minimal_definition(critical=[critical("c", {"items": ["q1"]})])
     (problem,) = problems_of(data)
     assert problem.startswith("critical[0].when: a condition is a mapping with exactly one of")
 
@@ -215,16 +206,7 @@ def test_versions_sort_semantically(tmp_path: Path) -> None:
 
 
 def test_policy_must_give_every_band_and_critical_rule_a_level() -> None:
-    data = minimal_definition(
-        critical=[
-            {
-                "id": "c",
-                "label": text("c"),
-                "when": {"item": "q1", "score": {"gt": 0}},
-                "source": "t",
-            }
-        ]
-    )
+    data = minimal_definition(critical=[critical("c", {"item": "q1", "score": {"gt": 0}})])
     policy = RiskPolicy.model_validate(
         {
             "version": "1.0.0",

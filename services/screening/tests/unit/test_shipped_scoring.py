@@ -25,66 +25,41 @@ def policy_level(instrument_id: str, owner: str, band: str) -> RiskLevel:
     return shipped()[1].for_instrument(instrument_id).bands[owner][band]
 
 
-PHQ_BANDS = [
-    ("minimal", 0, 4),
-    ("mild", 5, 9),
-    ("moderate", 10, 14),
-    ("moderately_severe", 15, 19),
-    ("severe", 20, 27),
-]
+def published(names: list[str], starts: list[int], top: int) -> list[tuple[str, int, int]]:
+    """Bands as publications give them: the lowest score of each, and the highest score."""
+    ends = [start - 1 for start in starts[1:]] + [top]
+    return list(zip(names, starts, ends, strict=True))
+
+
+PHQ_BANDS = published(
+    ["minimal", "mild", "moderate", "moderately_severe", "severe"], [0, 5, 10, 15, 20], 27
+)
+GAD_BANDS = published(["minimal", "mild", "moderate", "severe"], [0, 5, 10, 15], 21)
+CES_D_BANDS = published(["below_cutoff", "at_or_above_cutoff"], [0, 16], 60)
+CES_DC_BANDS = published(["below_cutoff", "above_cutoff"], [0, 16], 60)
+DASS_LEVELS = ["normal", "mild", "moderate", "severe", "extremely_severe"]
+DASS_BANDS = {
+    "depression": published(DASS_LEVELS, [0, 10, 14, 21, 28], 42),
+    "anxiety": published(DASS_LEVELS, [0, 8, 10, 15, 20], 42),
+    "stress": published(DASS_LEVELS, [0, 15, 19, 26, 34], 42),
+}
 
 
 @pytest.mark.parametrize(
-    ("instrument_id", "scale_id", "published"),
+    ("instrument_id", "scale_id", "bands"),
     [
         ("phq-9", "total", PHQ_BANDS),
         ("phq-a", "total", PHQ_BANDS),
-        (
-            "gad-7",
-            "total",
-            [("minimal", 0, 4), ("mild", 5, 9), ("moderate", 10, 14), ("severe", 15, 21)],
-        ),
-        ("ces-d", "total", [("below_cutoff", 0, 15), ("at_or_above_cutoff", 16, 60)]),
-        ("ces-dc", "total", [("below_cutoff", 0, 15), ("above_cutoff", 16, 60)]),
-        (
-            "dass-21",
-            "depression",
-            [
-                ("normal", 0, 9),
-                ("mild", 10, 13),
-                ("moderate", 14, 20),
-                ("severe", 21, 27),
-                ("extremely_severe", 28, 42),
-            ],
-        ),
-        (
-            "dass-21",
-            "anxiety",
-            [
-                ("normal", 0, 7),
-                ("mild", 8, 9),
-                ("moderate", 10, 14),
-                ("severe", 15, 19),
-                ("extremely_severe", 20, 42),
-            ],
-        ),
-        (
-            "dass-21",
-            "stress",
-            [
-                ("normal", 0, 14),
-                ("mild", 15, 18),
-                ("moderate", 19, 25),
-                ("severe", 26, 33),
-                ("extremely_severe", 34, 42),
-            ],
-        ),
+        ("gad-7", "total", GAD_BANDS),
+        ("ces-d", "total", CES_D_BANDS),
+        ("ces-dc", "total", CES_DC_BANDS),
+        *(("dass-21", name, bands) for name, bands in DASS_BANDS.items()),
     ],
 )
 def test_bands_are_the_published_ones(
-    instrument_id: str, scale_id: str, published: list[tuple[str, int, int]]
+    instrument_id: str, scale_id: str, bands: list[tuple[str, int, int]]
 ) -> None:
-    assert band_limits(instrument_id, scale_id) == published
+    assert band_limits(instrument_id, scale_id) == bands
 
 
 def boundaries(bands: list[tuple[str, int, int]]) -> list[tuple[int, str]]:
@@ -154,7 +129,7 @@ def test_phq_a_extra_questions_are_unscored_and_the_suicide_ones_critical() -> N
 
 @pytest.mark.parametrize(
     ("total", "band"),
-    boundaries([("minimal", 0, 4), ("mild", 5, 9), ("moderate", 10, 14), ("severe", 15, 21)]),
+    boundaries(GAD_BANDS),
 )
 def test_gad7_total_and_band_at_every_cut_off(total: int, band: str) -> None:
     result = score("gad-7", spread(q(*range(1, 8)), total))
@@ -164,9 +139,11 @@ def test_gad7_total_and_band_at_every_cut_off(total: int, band: str) -> None:
 
 
 def ces_answers(total: int) -> dict[str, int]:
-    """Reverse-scored items answered 3 ("most of the time": score 0), the others spread."""
+    """The plain items spread first; then the reverse-scored ones, whose answer is 3 − score
+    ("most of the time" scores 0)."""
     plain = [i for i in CES_ITEMS if i not in CES_REVERSED]
-    return {**spread(plain, total), **dict.fromkeys(CES_REVERSED, 3)}
+    reversed_scores = spread(CES_REVERSED, max(0, total - 48))
+    return {**spread(plain, min(total, 48)), **{i: 3 - s for i, s in reversed_scores.items()}}
 
 
 @pytest.mark.parametrize("instrument_id", ["ces-d", "ces-dc"])
@@ -186,16 +163,8 @@ def test_ces_items_4_8_12_16_are_reverse_scored(instrument_id: str) -> None:
 
 @pytest.mark.parametrize(
     ("instrument_id", "total", "band"),
-    [
-        ("ces-d", 0, "below_cutoff"),
-        ("ces-d", 15, "below_cutoff"),
-        ("ces-d", 16, "at_or_above_cutoff"),
-        ("ces-d", 48, "at_or_above_cutoff"),
-        ("ces-dc", 0, "below_cutoff"),
-        ("ces-dc", 15, "below_cutoff"),
-        ("ces-dc", 16, "above_cutoff"),
-        ("ces-dc", 48, "above_cutoff"),
-    ],
+    [("ces-d", *case) for case in boundaries(CES_D_BANDS)]
+    + [("ces-dc", *case) for case in boundaries(CES_DC_BANDS)],
 )
 def test_ces_cut_off(instrument_id: str, total: int, band: str) -> None:
     result = score(instrument_id, ces_answers(total))
@@ -211,37 +180,18 @@ DASS = {
 }
 
 
-@pytest.mark.parametrize(
-    ("subscale", "raw", "band"),
-    [
-        # Scores are raw sums × 2, so only even values occur: the nearest on each side.
-        ("depression", 0, "normal"),
-        ("depression", 4, "normal"),
-        ("depression", 5, "mild"),
-        ("depression", 6, "mild"),
-        ("depression", 7, "moderate"),
-        ("depression", 10, "moderate"),
-        ("depression", 11, "severe"),
-        ("depression", 13, "severe"),
-        ("depression", 14, "extremely_severe"),
-        ("depression", 21, "extremely_severe"),
-        ("anxiety", 3, "normal"),
-        ("anxiety", 4, "mild"),
-        ("anxiety", 5, "moderate"),
-        ("anxiety", 7, "moderate"),
-        ("anxiety", 8, "severe"),
-        ("anxiety", 9, "severe"),
-        ("anxiety", 10, "extremely_severe"),
-        ("stress", 7, "normal"),
-        ("stress", 8, "mild"),
-        ("stress", 9, "mild"),
-        ("stress", 10, "moderate"),
-        ("stress", 12, "moderate"),
-        ("stress", 13, "severe"),
-        ("stress", 16, "severe"),
-        ("stress", 17, "extremely_severe"),
-    ],
-)
+def dass_boundaries() -> list[tuple[str, int, str]]:
+    """Scores are raw sums × 2, so only even values occur: at each band's ends, the nearest
+    raw sums inside the band."""
+    return [
+        (subscale, raw, band)
+        for subscale, bands in DASS_BANDS.items()
+        for band, low, high in bands
+        for raw in sorted({-(-low // 2), high // 2})
+    ]
+
+
+@pytest.mark.parametrize(("subscale", "raw", "band"), dass_boundaries())
 def test_dass21_subscales_are_doubled_and_banded(subscale: str, raw: int, band: str) -> None:
     answers = {item: 0 for items in DASS.values() for item in items}
     answers |= spread(DASS[subscale], raw)
