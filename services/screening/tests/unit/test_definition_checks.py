@@ -179,11 +179,24 @@ def test_licence_needs_terms() -> None:
     assert problems_of(data) == ["licence: Value error, give the licence terms, their URL, or both"]
 
 
-def test_yaml_key_written_twice() -> None:
-    text_ = "id: mini\nversion: 1.0.0\nid: other\n"
+@pytest.mark.parametrize(
+    ("where", "content"),
+    [
+        ("mini.yaml", "id: mini\nversion: 1.0.0\nid: other\n"),
+        ("mini.json", '{"id": "a", "id": "b"}'),
+    ],
+)
+def test_key_written_twice(where: str, content: str) -> None:
     with pytest.raises(DefinitionError) as caught:
-        parse_definition(text_, where="mini.yaml")
+        parse_definition(content, where=where)
     assert "key 'id' appears twice" in caught.value.problems[0]
+
+
+def test_a_comparison_needs_a_test() -> None:
+    data = minimal_definition(critical=[critical("c", {"item": "q1", "score": {"eq": None}})])
+    assert problems_of(data) == [
+        "critical[0].when.item.score: Value error, give at least one of eq, ne, gt, ge, lt, le, in"
+    ]
 
 
 def test_same_version_twice_in_a_catalogue(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ class Compare(StrictModel):
 
     @model_validator(mode="after")
     def _one_test_at_least(self) -> Compare:
-        if not self.model_fields_set:
+        if all(getattr(self, name) is None for name in type(self).model_fields):
             raise ValueError("give at least one of eq, ne, gt, ge, lt, le, in")
         return self
 

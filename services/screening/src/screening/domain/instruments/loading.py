@@ -54,6 +54,14 @@ def _mapping_without_repeats(loader: _StrictLoader, node: yaml.MappingNode) -> d
     return dict(loader.construct_mapping(node))
 
 
+def _object_without_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise ValueError(f"key {repeated[0]!r} appears twice")
+    return dict(pairs)
+
+
 _StrictLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
     _mapping_without_repeats,
@@ -63,9 +71,10 @@ _StrictLoader.add_constructor(
 def parse(model: type[M], text: str, *, where: str) -> M:
     """Parse YAML (or JSON, which is YAML) into ``model``, every problem naming its path."""
     try:
-        data = (
-            json.loads(text) if where.endswith(".json") else yaml.load(text, Loader=_StrictLoader)  # noqa: S506
-        )
+        if where.endswith(".json"):
+            data = json.loads(text, object_pairs_hook=_object_without_repeats)
+        else:
+            data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader)
     except (yaml.YAMLError, ValueError) as exc:
         raise DefinitionError(where, [f"not readable: {exc}"]) from exc
     try:
