@@ -234,3 +234,10 @@ def test_policy_must_give_every_band_and_critical_rule_a_level() -> None:
     ]
     empty = RiskPolicy.model_validate({"version": "1.0.0", "source": "test", "instruments": {}})
     assert check_policy(empty, [definition(data)]) == ["instruments: no entry for 'mini'"]
+
+
+def test_the_readme_example_is_a_valid_definition() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    example = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
+    parsed = parse_definition(example, where="README.md")
+    assert parsed.key == ("mini-scale", "1.2.0")
