@@ -241,3 +241,12 @@ def test_the_readme_example_is_a_valid_definition() -> None:
     example = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
     parsed = parse_definition(example, where="README.md")
     assert parsed.key == ("mini-scale", "1.2.0")
+
+
+def test_options_of_the_wrong_kind() -> None:
+    data = minimal_definition()
+    data["items"][0]["options"] = 5
+    assert problems_of(data)[:2] == [
+        "items[0].options: Input should be a valid string",
+        "items[0].options: Input should be a valid tuple",
+    ]

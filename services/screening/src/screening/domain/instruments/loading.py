@@ -94,8 +94,9 @@ def parse_definition(text: str, *, where: str) -> InstrumentDefinition:
 def _problem(error: Mapping[str, Any]) -> str:
     path = ""
     for part in error["loc"]:
-        # Pydantic names the union member it tried ("item", "tuple[...]"); the reader's
-        # file has no such key, so those parts are dropped.
+        # Pydantic adds the union member it tried ("str", "tuple[Option, ...]",
+        # "function-after[...]"); the file has no such key, so those parts are dropped. The
+        # tags of conditions ("item", "scale", …) stay: they read as the condition's kind.
         if isinstance(part, int):
             path += f"[{part}]"
         elif not re.search(r"[\[\] ]", str(part)) and part not in _TAGS:
@@ -103,7 +104,7 @@ def _problem(error: Mapping[str, Any]) -> str:
     return f"{path or '(top)'}: {error['msg']}"
 
 
-_TAGS = {"function-after", "str", "int", "float"}
+_TAGS = {"function-after", "constrained-str", "str", "int", "float"}
 
 
 class Catalogue:
