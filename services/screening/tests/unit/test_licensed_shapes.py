@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 from screening_support import critical, definition, option_set, q, shipped, text
 
-from screening.domain.instruments import Catalogue, RiskLevel, RiskPolicy
+from screening.domain.instruments import (
+    Catalogue,
+    DefinitionError,
+    RiskLevel,
+    RiskPolicy,
+    parse_definition,
+)
 from screening.domain.instruments.policy import InstrumentPolicy
 from screening.domain.scoring import ScoringEngine, ScoringResult, Submission
 
@@ -297,3 +303,17 @@ def test_mht_content_scales_and_total(engine: ScoringEngine) -> None:
     assert result.band.band == "normal"
     assert result.validity.valid
     assert result.suggested_risk is RiskLevel.GREEN
+
+
+def test_a_stored_licensed_definition_joins_the_catalogue() -> None:
+    """The route for a definition an operator uploads: parsed as strictly as a file, added
+    beside the shipped ones, and served back as JSON in the same format."""
+    text_ = json.dumps(mht(), ensure_ascii=False)
+    parsed = parse_definition(text_, where="uploaded mht 1.0.0")
+    catalogue = Catalogue.shipped().with_definitions([("uploaded mht 1.0.0", parsed)])
+    assert catalogue.get("mht", "1.0.0") == parsed
+    assert "mht" not in Catalogue.shipped().ids()
+    served = parsed.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    assert parse_definition(json.dumps(served), where="served.json") == parsed
+    with pytest.raises(DefinitionError):
+        catalogue.with_definitions([("again", parsed)])

@@ -125,10 +125,16 @@ class Catalogue:
         """This catalogue plus the definitions in ``directory`` (licensed instruments)."""
         if not directory.is_dir():
             raise DefinitionError(str(directory), ["not a directory"])
-        merged = Catalogue(
-            (self._where[key], definition) for key, definition in self._by_key.items()
-        )
-        for where, definition in _read_all(directory):
+        return self.with_definitions(_read_all(directory))
+
+    def with_definitions(
+        self, definitions: Iterable[tuple[str, InstrumentDefinition]]
+    ) -> Catalogue:
+        """This catalogue plus ``(where, definition)`` pairs read elsewhere (with
+        ``parse_definition``), e.g. licensed definitions an operator uploaded and the service
+        stored."""
+        merged = Catalogue((self._where[key], d) for key, d in self._by_key.items())
+        for where, definition in definitions:
             merged._add(where, definition)
         return merged
 
