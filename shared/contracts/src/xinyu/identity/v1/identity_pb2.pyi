@@ -310,6 +310,179 @@ class GetStudentResponse(_message.Message):
 Global___GetStudentResponse: _TypeAlias = GetStudentResponse  # noqa: Y015
 
 @_typing.final
+class StudentEntry(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STUDENT_ID_FIELD_NUMBER: _builtins.int
+    FULL_NAME_FIELD_NUMBER: _builtins.int
+    SCHOOL_CODE_FIELD_NUMBER: _builtins.int
+    COUNTY_CODE_FIELD_NUMBER: _builtins.int
+    CLASS_CODE_FIELD_NUMBER: _builtins.int
+    COHORT_FIELD_NUMBER: _builtins.int
+    GENDER_FIELD_NUMBER: _builtins.int
+    BIRTH_DATE_FIELD_NUMBER: _builtins.int
+    student_id: _builtins.str
+    full_name: _builtins.str
+    school_code: _builtins.str
+    county_code: _builtins.str
+    class_code: _builtins.str
+    cohort: _builtins.int
+    """Entry year of the student's class; 0 without a class."""
+    gender: Global___Gender.ValueType
+    birth_date: _builtins.str
+    def __init__(
+        self,
+        *,
+        student_id: _builtins.str = ...,
+        full_name: _builtins.str = ...,
+        school_code: _builtins.str = ...,
+        county_code: _builtins.str = ...,
+        class_code: _builtins.str = ...,
+        cohort: _builtins.int = ...,
+        gender: Global___Gender.ValueType = ...,
+        birth_date: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "class_code", b"class_code", "cohort", b"cohort", "county_code", b"county_code", "full_name", b"full_name", "gender", b"gender", "school_code", b"school_code", "student_id", b"student_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StudentEntry: _TypeAlias = StudentEntry  # noqa: Y015
+
+@_typing.final
+class ListStudentsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_UNIT_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    org_unit: _builtins.str
+    """A class or school code."""
+    page_size: _builtins.int
+    """At most 1,000; 0 means 500."""
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        org_unit: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["org_unit", b"org_unit", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListStudentsRequest: _TypeAlias = ListStudentsRequest  # noqa: Y015
+
+@_typing.final
+class ListStudentsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STUDENTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def students(self) -> _containers.RepeatedCompositeFieldContainer[Global___StudentEntry]: ...
+    def __init__(
+        self,
+        *,
+        students: _abc.Iterable[Global___StudentEntry] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "students", b"students"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListStudentsResponse: _TypeAlias = ListStudentsResponse  # noqa: Y015
+
+@_typing.final
+class CountStudentsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_UNIT_FIELD_NUMBER: _builtins.int
+    COHORTS_FIELD_NUMBER: _builtins.int
+    SCHOOL_CODES_FIELD_NUMBER: _builtins.int
+    org_unit: _builtins.str
+    """The city, a county or a school code; empty: the caller's own unit."""
+    @_builtins.property
+    def cohorts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Only students of classes with these entry years; empty: all."""
+
+    @_builtins.property
+    def school_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Only these schools (under the unit); empty: all."""
+
+    def __init__(
+        self,
+        *,
+        org_unit: _builtins.str = ...,
+        cohorts: _abc.Iterable[_builtins.int] | None = ...,
+        school_codes: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cohorts", b"cohorts", "org_unit", b"org_unit", "school_codes", b"school_codes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CountStudentsRequest: _TypeAlias = CountStudentsRequest  # noqa: Y015
+
+@_typing.final
+class UnitCount(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_UNIT_FIELD_NUMBER: _builtins.int
+    ENROLLED_FIELD_NUMBER: _builtins.int
+    org_unit: _builtins.str
+    enrolled: _builtins.int
+    def __init__(
+        self,
+        *,
+        org_unit: _builtins.str = ...,
+        enrolled: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["enrolled", b"enrolled", "org_unit", b"org_unit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnitCount: _TypeAlias = UnitCount  # noqa: Y015
+
+@_typing.final
+class CountStudentsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOTAL_FIELD_NUMBER: _builtins.int
+    CHILDREN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def total(self) -> Global___UnitCount:
+        """Enrolled students under the unit."""
+
+    @_builtins.property
+    def children(self) -> _containers.RepeatedCompositeFieldContainer[Global___UnitCount]:
+        """One per child unit with students; students without a class count under "" at a school."""
+
+    def __init__(
+        self,
+        *,
+        total: Global___UnitCount | None = ...,
+        children: _abc.Iterable[Global___UnitCount] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["total", b"total"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["children", b"children", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CountStudentsResponse: _TypeAlias = CountStudentsResponse  # noqa: Y015
+
+@_typing.final
 class TransferStudentRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

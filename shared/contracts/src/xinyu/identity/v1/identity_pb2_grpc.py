@@ -47,6 +47,16 @@ class IdentityServiceStub:
                 request_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.GetStudentRequest.SerializeToString,
                 response_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.GetStudentResponse.FromString,
                 _registered_method=True)
+        self.ListStudents = channel.unary_unary(
+                '/xinyu.identity.v1.IdentityService/ListStudents',
+                request_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.ListStudentsRequest.SerializeToString,
+                response_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.ListStudentsResponse.FromString,
+                _registered_method=True)
+        self.CountStudents = channel.unary_unary(
+                '/xinyu.identity.v1.IdentityService/CountStudents',
+                request_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.CountStudentsRequest.SerializeToString,
+                response_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.CountStudentsResponse.FromString,
+                _registered_method=True)
         self.TransferStudent = channel.unary_unary(
                 '/xinyu.identity.v1.IdentityService/TransferStudent',
                 request_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.TransferStudentRequest.SerializeToString,
@@ -135,6 +145,23 @@ class IdentityServiceServicer:
 
     def GetStudent(self, request, context):
         """Returns one student, if the caller's scope or relationship covers the student.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListStudents(self, request, context):
+        """Enrolled students of a class or a school, a page at a time, without their student
+        numbers (screening's sittings). Who may ask: as for GetStudent (a head teacher only their
+        own classes), and services.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CountStudents(self, request, context):
+        """Enrolled students counted per child unit: counties under the city, schools under a county,
+        classes under a school (screening's coverage). Staff whose scope holds the unit, services.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -248,6 +275,16 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.GetStudent,
                     request_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.GetStudentRequest.FromString,
                     response_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.GetStudentResponse.SerializeToString,
+            ),
+            'ListStudents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListStudents,
+                    request_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.ListStudentsRequest.FromString,
+                    response_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.ListStudentsResponse.SerializeToString,
+            ),
+            'CountStudents': grpc.unary_unary_rpc_method_handler(
+                    servicer.CountStudents,
+                    request_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.CountStudentsRequest.FromString,
+                    response_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.CountStudentsResponse.SerializeToString,
             ),
             'TransferStudent': grpc.unary_unary_rpc_method_handler(
                     servicer.TransferStudent,
@@ -377,6 +414,60 @@ class IdentityService:
             '/xinyu.identity.v1.IdentityService/GetStudent',
             xinyu_dot_identity_dot_v1_dot_identity__pb2.GetStudentRequest.SerializeToString,
             xinyu_dot_identity_dot_v1_dot_identity__pb2.GetStudentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListStudents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xinyu.identity.v1.IdentityService/ListStudents',
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.ListStudentsRequest.SerializeToString,
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.ListStudentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CountStudents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xinyu.identity.v1.IdentityService/CountStudents',
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.CountStudentsRequest.SerializeToString,
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.CountStudentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

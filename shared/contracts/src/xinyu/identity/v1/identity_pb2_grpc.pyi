@@ -42,6 +42,15 @@ class IdentityServiceStub:
     """
     GetStudent: _grpc.UnaryUnaryMultiCallable[_identity_pb2.GetStudentRequest, _identity_pb2.GetStudentResponse]
     """Returns one student, if the caller's scope or relationship covers the student."""
+    ListStudents: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ListStudentsRequest, _identity_pb2.ListStudentsResponse]
+    """Enrolled students of a class or a school, a page at a time, without their student
+    numbers (screening's sittings). Who may ask: as for GetStudent (a head teacher only their
+    own classes), and services.
+    """
+    CountStudents: _grpc.UnaryUnaryMultiCallable[_identity_pb2.CountStudentsRequest, _identity_pb2.CountStudentsResponse]
+    """Enrolled students counted per child unit: counties under the city, schools under a county,
+    classes under a school (screening's coverage). Staff whose scope holds the unit, services.
+    """
     TransferStudent: _grpc.UnaryUnaryMultiCallable[_identity_pb2.TransferStudentRequest, _identity_pb2.TransferStudentResponse]
     """Moves a student to another school or level (R4); archives hands the file on."""
     RegisterSchool: _grpc.UnaryUnaryMultiCallable[_identity_pb2.RegisterSchoolRequest, _identity_pb2.RegisterSchoolResponse]
@@ -83,6 +92,15 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     """
     GetStudent: _aio.UnaryUnaryMultiCallable[_identity_pb2.GetStudentRequest, _identity_pb2.GetStudentResponse]  # type: ignore[assignment]
     """Returns one student, if the caller's scope or relationship covers the student."""
+    ListStudents: _aio.UnaryUnaryMultiCallable[_identity_pb2.ListStudentsRequest, _identity_pb2.ListStudentsResponse]  # type: ignore[assignment]
+    """Enrolled students of a class or a school, a page at a time, without their student
+    numbers (screening's sittings). Who may ask: as for GetStudent (a head teacher only their
+    own classes), and services.
+    """
+    CountStudents: _aio.UnaryUnaryMultiCallable[_identity_pb2.CountStudentsRequest, _identity_pb2.CountStudentsResponse]  # type: ignore[assignment]
+    """Enrolled students counted per child unit: counties under the city, schools under a county,
+    classes under a school (screening's coverage). Staff whose scope holds the unit, services.
+    """
     TransferStudent: _aio.UnaryUnaryMultiCallable[_identity_pb2.TransferStudentRequest, _identity_pb2.TransferStudentResponse]  # type: ignore[assignment]
     """Moves a student to another school or level (R4); archives hands the file on."""
     RegisterSchool: _aio.UnaryUnaryMultiCallable[_identity_pb2.RegisterSchoolRequest, _identity_pb2.RegisterSchoolResponse]  # type: ignore[assignment]
@@ -133,6 +151,27 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_identity_pb2.GetStudentResponse, _abc.Awaitable[_identity_pb2.GetStudentResponse]]:
         """Returns one student, if the caller's scope or relationship covers the student."""
+
+    @_abc_1.abstractmethod
+    def ListStudents(
+        self,
+        request: _identity_pb2.ListStudentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.ListStudentsResponse, _abc.Awaitable[_identity_pb2.ListStudentsResponse]]:
+        """Enrolled students of a class or a school, a page at a time, without their student
+        numbers (screening's sittings). Who may ask: as for GetStudent (a head teacher only their
+        own classes), and services.
+        """
+
+    @_abc_1.abstractmethod
+    def CountStudents(
+        self,
+        request: _identity_pb2.CountStudentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.CountStudentsResponse, _abc.Awaitable[_identity_pb2.CountStudentsResponse]]:
+        """Enrolled students counted per child unit: counties under the city, schools under a county,
+        classes under a school (screening's coverage). Staff whose scope holds the unit, services.
+        """
 
     @_abc_1.abstractmethod
     def TransferStudent(
