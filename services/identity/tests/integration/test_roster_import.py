@@ -15,8 +15,8 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
+from throwaway import COUNTY, DATABASE_URL, OTHER_SCHOOL, SCHOOL, two_school_schema
 
 from identity.adapters.db.tables import metadata
 from identity.adapters.messaging.events import school_subject
@@ -38,10 +38,6 @@ from xinyu_core.testing import principal
 
 pytestmark = pytest.mark.integration
 
-DATABASE_URL = "postgresql+psycopg://identity:dev-db-identity@127.0.0.1:5433/identity"
-COUNTY = "360702"
-SCHOOL = "3607020001"
-OTHER_SCHOOL = "3607020002"
 KEY = b"roster-test-key-0123456789abcdef"
 NUMBERS = StudentNumberProtector(ResidentIdProtector(KEY), FieldCipher(bytes(range(32))))
 assert roster_tables.roster_imports.metadata is metadata
@@ -94,47 +90,19 @@ class World:
 
 @pytest.fixture
 async def world() -> AsyncIterator[World]:
-    schema = f"tests_roster_{uuid.uuid4().hex[:12]}"
-    options = f"-csearch_path={schema}"
-    engine = create_async_engine(DATABASE_URL, connect_args={"options": options})
-    async with engine.begin() as connection:
-        await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    async with engine.begin() as connection:
-        await connection.run_sync(metadata.create_all)
-        await connection.execute(
-            text(
-                "INSERT INTO org_units (code, kind, name, parent_code, county_code, school_code)"
-                " VALUES ('360700', 'city', '赣州市', NULL, NULL, NULL),"
-                " (:county, 'county', '章贡区', '360700', :county, NULL),"
-                " (:a, 'school', '一中', :county, :county, :a),"
-                " (:b, 'school', '二中', :county, :county, :b)"
-            ),
-            {"county": COUNTY, "a": SCHOOL, "b": OTHER_SCHOOL},
+    async with two_school_schema("roster") as schema:
+        connect = connector(DATABASE_URL, options=schema.options)
+        importer = RosterImporter(
+            connect,
+            ResidentIdProtector(KEY),
+            NUMBERS,
+            clock=lambda: datetime(2026, 3, 2, 8, 0, tzinfo=UTC),
+            block_rows=2,
         )
-        await connection.execute(
-            text(
-                "INSERT INTO schools (school_code, school_type)"
-                " VALUES (:a, 'junior'), (:b, 'junior')"
-            ),
-            {"a": SCHOOL, "b": OTHER_SCHOOL},
+        imports = RosterImports(
+            RosterJobs(make_session_factory(schema.engine)), BackgroundImports(connect, importer)
         )
-    connect = connector(DATABASE_URL, options=options)
-    importer = RosterImporter(
-        connect,
-        ResidentIdProtector(KEY),
-        NUMBERS,
-        clock=lambda: datetime(2026, 3, 2, 8, 0, tzinfo=UTC),
-        block_rows=2,
-    )
-    imports = RosterImports(
-        RosterJobs(make_session_factory(engine)), BackgroundImports(connect, importer)
-    )
-    try:
-        yield World(schema, engine, connect, imports, importer)
-    finally:
-        async with engine.begin() as connection:
-            await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        await engine.dispose()
+        yield World(schema.name, schema.engine, connect, imports, importer)
 
 
 ADMIN = principal("school_admin", org_unit=SCHOOL, subject="00000000-0000-4000-8000-0000000000a1")

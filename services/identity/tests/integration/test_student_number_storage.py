@@ -4,18 +4,16 @@ whole through the domain. In a throwaway schema, dropped afterwards."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import psycopg
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
+from throwaway import COUNTY, DATABASE_URL, OTHER_SCHOOL, SCHOOL, two_school_schema
 
 from identity.adapters.db.repository import SqlUnitOfWorkFactory
-from identity.adapters.db.tables import metadata, outbox
+from identity.adapters.db.tables import outbox
 from identity.domain.model import Enrolment, Gender
 from identity.domain.resident_id import ResidentIdProtector, check_character
 from identity.domain.student_number import StudentNumberProtector
@@ -28,10 +26,6 @@ from xinyu_core.testing import principal
 
 pytestmark = pytest.mark.integration
 
-DATABASE_URL = "postgresql+psycopg://identity:dev-db-identity@127.0.0.1:5433/identity"
-COUNTY = "360702"
-SCHOOL = "3607020001"
-OTHER_SCHOOL = "3607020002"
 FIRST17 = f"{COUNTY}20150101123"
 RESIDENT_ID = FIRST17 + check_character(FIRST17)
 NUMBER = "G" + RESIDENT_ID
@@ -50,41 +44,16 @@ class World:
 
 @pytest.fixture
 async def world() -> AsyncIterator[World]:
-    schema = f"tests_numbers_{uuid.uuid4().hex[:12]}"
-    engine = create_async_engine(DATABASE_URL, connect_args={"options": f"-csearch_path={schema}"})
-    async with engine.begin() as connection:
-        await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        async with engine.begin() as connection:
-            await connection.run_sync(metadata.create_all)
-            await connection.execute(
-                text(
-                    "INSERT INTO org_units (code, kind, name, parent_code, county_code,"
-                    " school_code) VALUES ('360700', 'city', '赣州市', NULL, NULL, NULL),"
-                    " (:county, 'county', '章贡区', '360700', :county, NULL),"
-                    " (:a, 'school', '一中', :county, :county, :a),"
-                    " (:b, 'school', '二中', :county, :county, :b)"
-                ),
-                {"county": COUNTY, "a": SCHOOL, "b": OTHER_SCHOOL},
-            )
-            await connection.execute(
-                text(
-                    "INSERT INTO schools (school_code, school_type)"
-                    " VALUES (:a, 'junior'), (:b, 'junior')"
-                ),
-                {"a": SCHOOL, "b": OTHER_SCHOOL},
-            )
-        units = SqlUnitOfWorkFactory(make_session_factory(engine), OutboxWriter(outbox), NUMBERS)
+    async with two_school_schema("numbers") as schema:
+        units = SqlUnitOfWorkFactory(
+            make_session_factory(schema.engine), OutboxWriter(outbox), NUMBERS
+        )
         directory = StudentDirectory(
             units,
             ResidentIdProtector(b"storage-test-key-0123456789"),
             clock=lambda: datetime(2026, 9, 1, tzinfo=UTC),
         )
-        yield World(schema, directory)
-    finally:
-        async with engine.begin() as connection:
-            await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        await engine.dispose()
+        yield World(schema.name, directory)
 
 
 def enrolment(school: str = SCHOOL) -> Enrolment:

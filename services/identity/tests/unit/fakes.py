@@ -17,6 +17,7 @@ from identity.domain.model import (
     School,
     SchoolClass,
     Student,
+    StudentEntry,
     Transfer,
 )
 from identity.domain.ports import CommitteeCount, MenteeCount, PsychTeacherCount
@@ -61,6 +62,49 @@ class FakeStudents:
         )
         self.w.students[student.student_id] = moved
         return moved
+
+    async def entries(
+        self, *, school_code: str, class_code: str, after: UUID | None, limit: int
+    ) -> Sequence[StudentEntry]:
+        found = sorted(
+            (
+                s
+                for s in self.w.students.values()
+                if s.school_code == school_code
+                and (not class_code or s.class_code == class_code)
+                and (after is None or s.student_id > after)
+            ),
+            key=lambda s: s.student_id,
+        )
+        return [
+            StudentEntry(
+                s.student_id,
+                s.full_name,
+                s.school_code,
+                s.county_code,
+                s.class_code,
+                self.w.classes[s.class_code].cohort if s.class_code else 0,
+                s.gender,
+                s.birth_date,
+            )
+            for s in found[:limit]
+        ]
+
+    async def counts(
+        self, *, group_by: str, within: str, cohorts: Sequence[int], school_codes: Sequence[str]
+    ) -> Sequence[tuple[str, int]]:
+        tally: dict[str, int] = {}
+        for s in self.w.students.values():
+            parent = s.school_code if group_by == "class_code" else s.county_code
+            if within != CITY_CODE and parent != within:
+                continue
+            if school_codes and s.school_code not in school_codes:
+                continue
+            if cohorts and (not s.class_code or self.w.classes[s.class_code].cohort not in cohorts):
+                continue
+            child = getattr(s, group_by) or ""
+            tally[child] = tally.get(child, 0) + 1
+        return sorted(tally.items())
 
 
 class FakeOrganisation:

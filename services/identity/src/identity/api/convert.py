@@ -22,6 +22,7 @@ from identity.domain.model import (
     SchoolClass,
     SchoolType,
     Student,
+    StudentEntry,
     TransferKind,
 )
 from xinyu.identity.v1 import identity_pb2 as pb
@@ -83,6 +84,19 @@ def gender(value: pb.Gender.ValueType) -> Gender | None:
 
 def gender_pb(value: Gender | None) -> pb.Gender.ValueType:
     return _reverse(_GENDER)[value] if value else pb.GENDER_UNSPECIFIED
+
+
+def student_entry_pb(entry: StudentEntry) -> pb.StudentEntry:
+    return pb.StudentEntry(
+        student_id=str(entry.student_id),
+        full_name=entry.full_name,
+        school_code=entry.school_code,
+        county_code=entry.county_code,
+        class_code=entry.class_code,
+        cohort=entry.cohort,
+        gender=gender_pb(entry.gender),
+        birth_date=entry.birth_date.isoformat() if entry.birth_date else "",
+    )
 
 
 def school_type(value: pb.SchoolType.ValueType) -> SchoolType:

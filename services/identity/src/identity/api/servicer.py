@@ -11,6 +11,7 @@ from identity.domain.model import Enrolment, Student, Transfer
 from identity.domain.organisation import Organisation
 from identity.domain.people import People
 from identity.domain.reports import Reports
+from identity.domain.student_lists import StudentLists
 from identity.domain.use_cases import StudentDirectory
 from xinyu.identity.v1 import identity_pb2 as pb
 from xinyu.identity.v1 import identity_pb2_grpc
@@ -30,11 +31,13 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         organisation: Organisation,
         people: People,
         reports: Reports,
+        lists: StudentLists,
     ) -> None:
         self._directory = directory
         self._organisation = organisation
         self._people = people
         self._reports = reports
+        self._lists = lists
 
     async def EnrolStudent(
         self, request: pb.EnrolStudentRequest, context: Context
@@ -57,6 +60,28 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     ) -> pb.GetStudentResponse:
         student = await self._directory.get(current_principal(), request.student_id)
         return pb.GetStudentResponse(student=student_message(student))
+
+    async def ListStudents(
+        self, request: pb.ListStudentsRequest, context: Context
+    ) -> pb.ListStudentsResponse:
+        page = await self._lists.list(
+            current_principal(), request.org_unit, request.page_size, request.page_token
+        )
+        return pb.ListStudentsResponse(
+            students=[convert.student_entry_pb(entry) for entry in page.students],
+            next_page_token=page.next_page_token,
+        )
+
+    async def CountStudents(
+        self, request: pb.CountStudentsRequest, context: Context
+    ) -> pb.CountStudentsResponse:
+        count = await self._lists.count(
+            current_principal(), request.org_unit, list(request.cohorts), list(request.school_codes)
+        )
+        return pb.CountStudentsResponse(
+            total=pb.UnitCount(org_unit=count.org_unit, enrolled=count.enrolled),
+            children=[pb.UnitCount(org_unit=unit, enrolled=n) for unit, n in count.children],
+        )
 
     async def TransferStudent(
         self, request: pb.TransferStudentRequest, context: Context

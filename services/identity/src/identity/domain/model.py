@@ -148,6 +148,21 @@ class Student:
 
 
 @dataclass(frozen=True)
+class StudentEntry:
+    """A student as a class list shows them: no student number, no resident ID."""
+
+    student_id: UUID
+    full_name: str
+    school_code: str
+    county_code: str
+    class_code: str = ""
+    # Entry year of the student's class; 0 without a class.
+    cohort: int = 0
+    gender: Gender | None = None
+    birth_date: date | None = None
+
+
+@dataclass(frozen=True)
 class School:
     school_code: str
     name: str

@@ -17,6 +17,7 @@ from identity.domain.model import (
     School,
     SchoolClass,
     Student,
+    StudentEntry,
     Transfer,
 )
 
@@ -29,6 +30,19 @@ class StudentRepository(Protocol):
     async def add(self, student: Student) -> None: ...
 
     async def move(self, student: Student, transfer: Transfer, county_code: str) -> Student: ...
+
+    async def entries(
+        self, *, school_code: str, class_code: str, after: UUID | None, limit: int
+    ) -> Sequence[StudentEntry]:
+        """Enrolled students of a school (and of one class, when given), by id."""
+        ...
+
+    async def counts(
+        self, *, group_by: str, within: str, cohorts: Sequence[int], school_codes: Sequence[str]
+    ) -> Sequence[tuple[str, int]]:
+        """Enrolled students per ``group_by`` ("county_code", "school_code" or "class_code")
+        under the unit ``within`` (the city, a county or a school code)."""
+        ...
 
 
 class OrganisationRepository(Protocol):

@@ -39,6 +39,7 @@ from identity.domain.model import (
     SchoolClass,
     SchoolType,
     Student,
+    StudentEntry,
     Transfer,
     grade_code,
 )
@@ -129,6 +130,65 @@ class SqlStudents:
         moved = await self.by_id(student.student_id)
         assert moved is not None
         return moved
+
+    async def entries(
+        self, *, school_code: str, class_code: str, after: UUID | None, limit: int
+    ) -> Sequence[StudentEntry]:
+        query = (
+            select(
+                students.c.student_id,
+                students.c.full_name,
+                students.c.school_code,
+                students.c.county_code,
+                students.c.class_code,
+                classes.c.cohort,
+                students.c.gender,
+                students.c.birth_date,
+            )
+            .select_from(students.outerjoin(classes, classes.c.class_code == students.c.class_code))
+            .where(students.c.school_code == school_code, students.c.status == "enrolled")
+            .order_by(students.c.student_id)
+            .limit(limit)
+        )
+        if class_code:
+            query = query.where(students.c.class_code == class_code)
+        if after is not None:
+            query = query.where(students.c.student_id > after)
+        return [
+            StudentEntry(
+                student_id=row.student_id,
+                full_name=row.full_name,
+                school_code=row.school_code,
+                county_code=row.county_code,
+                class_code=row.class_code or "",
+                cohort=row.cohort or 0,
+                gender=_gender(row.gender),
+                birth_date=row.birth_date,
+            )
+            for row in await self._session.execute(query)
+        ]
+
+    async def counts(
+        self, *, group_by: str, within: str, cohorts: Sequence[int], school_codes: Sequence[str]
+    ) -> Sequence[tuple[str, int]]:
+        unit_column = {
+            "county_code": students.c.county_code,
+            "school_code": students.c.school_code,
+            "class_code": students.c.class_code,
+        }[group_by]
+        child = func.coalesce(unit_column, "")
+        query = select(child, func.count()).where(students.c.status == "enrolled")
+        if within != CITY_CODE:
+            parent = students.c.school_code if group_by == "class_code" else students.c.county_code
+            query = query.where(parent == within)
+        if school_codes:
+            query = query.where(students.c.school_code.in_(list(school_codes)))
+        if cohorts:
+            query = query.join(classes, classes.c.class_code == students.c.class_code).where(
+                classes.c.cohort.in_(list(cohorts))
+            )
+        rows = await self._session.execute(query.group_by(child).order_by(child))
+        return [(str(code), int(count)) for code, count in rows]
 
 
 def _school(row: Any) -> School:
