@@ -4,7 +4,7 @@ worker creates it, students of a school are provisioned in bulk as the bulk clie
 creates nothing) with role student, the school's org_unit and group, and no name; a slip's code
 activates one account once, after which Keycloak issues the student a token.
 
-Everything here is synthetic: schools 3607029900-3607029999 of 章贡区 that no demo or test
+Everything here is synthetic: schools 3607029900-3607029989 of 章贡区 that no demo or test
 uses, students inserted directly (no events), and all of it is deleted afterwards, in identity's
 database and in Keycloak (accounts, groups)."""
 
