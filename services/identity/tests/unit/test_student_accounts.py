@@ -4,6 +4,7 @@ activate."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -136,12 +137,16 @@ class FakeStore:
             )
 
     async def state(self, username: str) -> ActivationState | None:
-        return self.states.get(username)
+        found = self.states.get(username)
+        await asyncio.sleep(0)  # let concurrent requests all read before any of them writes
+        return found
 
-    async def record_failure(self, username: str) -> int:
+    async def reserve_attempt(self, username: str) -> bool:
         state = self.states[username]
+        if state.failed_attempts >= MAX_FAILED_ATTEMPTS:
+            return False
         self.states[username] = replace(state, failed_attempts=state.failed_attempts + 1)
-        return state.failed_attempts + 1
+        return True
 
     async def claim(self, username: str, code_hash: str, now: datetime) -> bool:
         state = self.states[username]
@@ -151,10 +156,13 @@ class FakeStore:
         return True
 
     async def release(self, username: str, code_hash: str) -> None:
-        self.states[username] = replace(self.states[username], used_at=None)
+        state = self.states[username]
+        self.states[username] = replace(
+            state, used_at=None, failed_attempts=max(state.failed_attempts - 1, 0)
+        )
 
     async def activated(self, principal: Principal, username: str, now: datetime) -> None:
-        self.states[username] = replace(self.states[username], activated_at=now)
+        self.states[username] = replace(self.states[username], activated_at=now, failed_attempts=0)
         self.audited.append((principal.subject, "activated"))
 
 
@@ -301,3 +309,16 @@ async def test_only_the_gateways_client_may_activate(world: World, caller: Princ
     with pytest.raises(PermissionDenied):
         await activation.activate(caller, slip.login_name, slip.code, PASSWORD)
     assert not directory.passwords
+
+
+async def test_concurrent_guesses_cannot_exceed_the_limit(world: World) -> None:
+    activation, store, _, _ = world
+    slip = (await activation.issue(SCHOOL_ADMIN, CLASS)).slips[0]
+    guesses = [
+        activation.activate(GATEWAY, slip.login_name, f"AAAA-AAAA-{n:02d}", PASSWORD)
+        for n in range(20)
+    ]
+    outcomes = await asyncio.gather(*guesses, return_exceptions=True)
+    assert sum(isinstance(o, PermissionDenied) for o in outcomes) == MAX_FAILED_ATTEMPTS
+    assert all(isinstance(o, PermissionDenied | FailedPrecondition) for o in outcomes)
+    assert store.states[slip.login_name].failed_attempts == MAX_FAILED_ATTEMPTS

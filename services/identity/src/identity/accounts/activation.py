@@ -99,8 +99,10 @@ class ActivationStore(Protocol):
 
     async def state(self, username: str) -> ActivationState | None: ...
 
-    async def record_failure(self, username: str) -> int:
-        """Count a wrong code; returns the count."""
+    async def reserve_attempt(self, username: str) -> bool:
+        """Count one attempt before the code is compared, atomically and only while under the
+        limit, so concurrent guesses cannot exceed it; False when the limit is reached (or
+        there is no such account). A successful activation resets the count."""
         ...
 
     async def claim(self, username: str, code_hash: str, now: datetime) -> bool:
@@ -108,7 +110,7 @@ class ActivationStore(Protocol):
         ...
 
     async def release(self, username: str, code_hash: str) -> None:
-        """Undo :meth:`claim` when Keycloak did not take the password."""
+        """Undo :meth:`claim` and its attempt when Keycloak did not take the password."""
         ...
 
     async def activated(self, principal: Principal, username: str, now: datetime) -> None:
@@ -183,13 +185,17 @@ class StudentActivation:
         if not LOGIN_NAME.match(username) or not normalise_code(code):
             raise PermissionDenied(REFUSED)
         state = await self._store.state(username)
-        verdict = judge(state, code, self._clock(), self._codes)
-        if verdict == Verdict.LOCKED:
+        if state is None:
+            raise PermissionDenied(REFUSED)
+        if judge(state, code, self._clock(), self._codes) == Verdict.LOCKED:
             raise FailedPrecondition(LOCKED)
-        if verdict != Verdict.OK or state is None or state.code_hash is None:
-            if state is not None:
-                failures = await self._store.record_failure(username)
-                log.info("activation refused", extra={"failed_attempts": failures})
+        # The attempt is counted before the code is compared: at most MAX_FAILED_ATTEMPTS
+        # comparisons per slip, however many requests arrive at once.
+        if not await self._store.reserve_attempt(username):
+            raise FailedPrecondition(LOCKED)
+        verdict = judge(state, code, self._clock(), self._codes)
+        if verdict != Verdict.OK or state.code_hash is None:
+            log.info("activation refused", extra={"failed_attempts": state.failed_attempts + 1})
             raise PermissionDenied(REFUSED)
         if not await self._store.claim(username, state.code_hash, self._clock()):
             raise PermissionDenied(REFUSED)  # used by a concurrent request a moment ago

@@ -20,7 +20,7 @@ from identity.adapters.db.tables import (
     student_login_sequences,
     students,
 )
-from identity.domain.student_accounts import ActivationState, login_name
+from identity.domain.student_accounts import MAX_FAILED_ATTEMPTS, ActivationState, login_name
 from xinyu_core.audit import ALLOWED, AUDIT_TOPIC, access_audited
 from xinyu_core.auth import Principal
 from xinyu_core.messaging import OutboxWriter
@@ -198,18 +198,21 @@ class SqlActivationStore:
             activated_at=row.activated_at,
         )
 
-    async def record_failure(self, username: str) -> int:
+    async def reserve_attempt(self, username: str) -> bool:
         table = student_accounts
         async with self._sessions.begin() as session:
-            count = (
+            counted = (
                 await session.execute(
                     update(table)
-                    .where(table.c.username == username)
+                    .where(
+                        table.c.username == username,
+                        table.c.failed_attempts < MAX_FAILED_ATTEMPTS,
+                    )
                     .values(failed_attempts=table.c.failed_attempts + 1, last_failed_at=func.now())
                     .returning(table.c.failed_attempts)
                 )
-            ).scalar_one_or_none()
-        return int(count or 0)
+            ).first()
+        return counted is not None
 
     async def claim(self, username: str, code_hash: str, now: datetime) -> bool:
         table = student_accounts
@@ -234,7 +237,10 @@ class SqlActivationStore:
             await session.execute(
                 update(table)
                 .where(table.c.username == username, table.c.code_hash == code_hash)
-                .values(code_used_at=None)
+                .values(
+                    code_used_at=None,
+                    failed_attempts=func.greatest(table.c.failed_attempts - 1, 0),
+                )
             )
 
     async def activated(self, principal: Principal, username: str, now: datetime) -> None:
