@@ -18,6 +18,7 @@ from identity.adapters.keycloak import KeycloakAccountDirectory, KeycloakAdminSe
 from identity.api.servicer import IdentityServicer
 from identity.audit.wiring import audit_service
 from identity.config import IdentitySettings
+from identity.domain.matching import StudentMatcher
 from identity.domain.organisation import Organisation
 from identity.domain.people import People
 from identity.domain.reports import Reports
@@ -89,6 +90,7 @@ def build(settings: IdentitySettings, tracer_provider: TracerProvider | None = N
         People(units),
         Reports(units, settings.policy),
         StudentLists(units),
+        StudentMatcher(units, protector),
     )
     # Refusals of identity's own RPCs (the AuditService's included) go through its outbox.
     audit = OutboxAuditRecorder(SERVICE, OutboxWriter(outbox, on_commit=relay.wake), sessions)

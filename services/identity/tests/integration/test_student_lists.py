@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
@@ -13,9 +14,10 @@ from throwaway import COUNTY, OTHER_SCHOOL, SCHOOL, two_school_schema
 
 from identity.adapters.db.repository import SqlUnitOfWorkFactory
 from identity.adapters.db.tables import outbox
+from identity.domain.matching import MatchOutcome, StudentMatcher
 from identity.domain.model import Gender, SchoolClass, Student
 from identity.domain.organisation import Organisation
-from identity.domain.resident_id import ResidentIdProtector
+from identity.domain.resident_id import ResidentIdProtector, check_character
 from identity.domain.student_lists import StudentLists
 from identity.domain.student_number import StudentNumberProtector
 from xinyu_core.crypto import FieldCipher
@@ -105,3 +107,32 @@ async def test_counts_per_child_unit_with_cohorts_and_schools(lists: StudentList
     assert dict(school.children) == {CLASSES[0].class_code: 4}
     city = await lists.count(service, "360700", [], [OTHER_SCHOOL])
     assert dict(city.children) == {COUNTY: 2}
+
+
+async def test_a_report_matches_through_the_stored_hashes() -> None:
+    """MatchStudent's repository side: the student number and resident ID are found through
+    their keyed hashes in PostgreSQL, the clear values never stored."""
+    async with two_school_schema("match") as schema:
+        protector = ResidentIdProtector(b"lists-test-key-0123456789")
+        units = SqlUnitOfWorkFactory(
+            make_session_factory(schema.engine), OutboxWriter(outbox), NUMBERS
+        )
+        first17 = f"{COUNTY}20140101123"
+        rid = first17 + check_character(first17)
+        stored = replace(
+            student(CLASSES[0], 1),
+            student_number="G" + rid,
+            class_code="",
+            resident_id_hash=protector.keyed_hash(rid),
+        )
+        async with units() as unit:
+            await unit.students.add(stored)
+        matcher = StudentMatcher(units, protector)
+        service = principal("service")
+        exact = await matcher.match(service, "G" + rid, rid, "学生1")
+        assert exact.outcome is MatchOutcome.EXACT
+        assert exact.student is not None
+        assert exact.student.student_id == stored.student_id
+        assert exact.student.status == "enrolled"
+        other = await matcher.match(service, "", rid, "别人")
+        assert other.outcome is MatchOutcome.UNCERTAIN

@@ -50,6 +50,9 @@ class FakeStudents:
     async def by_id(self, student_id: UUID) -> Student | None:
         return self.w.students.get(student_id)
 
+    async def by_resident_id_hash(self, keyed_hash: str) -> Sequence[Student]:
+        return [s for s in self.w.students.values() if s.resident_id_hash == keyed_hash][:2]
+
     async def add(self, student: Student) -> None:
         self.w.students[student.student_id] = student
 

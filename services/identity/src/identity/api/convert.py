@@ -10,6 +10,7 @@ from uuid import UUID
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from identity.domain.matching import Match, MatchOutcome
 from identity.domain.model import (
     Department,
     DepartmentType,
@@ -84,6 +85,25 @@ def gender(value: pb.Gender.ValueType) -> Gender | None:
 
 def gender_pb(value: Gender | None) -> pb.Gender.ValueType:
     return _reverse(_GENDER)[value] if value else pb.GENDER_UNSPECIFIED
+
+
+_MATCH_OUTCOME = {
+    MatchOutcome.EXACT: pb.MATCH_OUTCOME_EXACT,
+    MatchOutcome.NONE: pb.MATCH_OUTCOME_NONE,
+    MatchOutcome.UNCERTAIN: pb.MATCH_OUTCOME_UNCERTAIN,
+    MatchOutcome.INVALID: pb.MATCH_OUTCOME_INVALID,
+}
+
+
+def match_pb(match: Match) -> pb.MatchStudentResponse:
+    response = pb.MatchStudentResponse(outcome=_MATCH_OUTCOME[match.outcome], reason=match.reason)
+    if match.student is not None:
+        response.student_id = str(match.student.student_id)
+        response.school_code = match.student.school_code
+        response.county_code = match.student.county_code
+        response.class_code = match.student.class_code
+        response.enrolled = match.student.status == "enrolled"
+    return response
 
 
 def student_entry_pb(entry: StudentEntry) -> pb.StudentEntry:

@@ -7,6 +7,7 @@ from typing import TypeAlias
 import grpc
 
 from identity.api import convert
+from identity.domain.matching import StudentMatcher
 from identity.domain.model import Enrolment, Student, Transfer
 from identity.domain.organisation import Organisation
 from identity.domain.people import People
@@ -32,12 +33,14 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         people: People,
         reports: Reports,
         lists: StudentLists,
+        matcher: StudentMatcher,
     ) -> None:
         self._directory = directory
         self._organisation = organisation
         self._people = people
         self._reports = reports
         self._lists = lists
+        self._matcher = matcher
 
     async def EnrolStudent(
         self, request: pb.EnrolStudentRequest, context: Context
@@ -82,6 +85,14 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             total=pb.UnitCount(org_unit=count.org_unit, enrolled=count.enrolled),
             children=[pb.UnitCount(org_unit=unit, enrolled=n) for unit, n in count.children],
         )
+
+    async def MatchStudent(
+        self, request: pb.MatchStudentRequest, context: Context
+    ) -> pb.MatchStudentResponse:
+        match = await self._matcher.match(
+            current_principal(), request.student_number, request.resident_id, request.full_name
+        )
+        return convert.match_pb(match)
 
     async def TransferStudent(
         self, request: pb.TransferStudentRequest, context: Context

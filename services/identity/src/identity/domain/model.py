@@ -15,6 +15,13 @@ from xinyu_core.errors import InvalidArgument
 # 学籍号: the national student number is a letter (G for resident-ID based numbers, L or J for
 # temporary ones) followed by the 18 characters of a resident-ID-shaped number.
 _STUDENT_NUMBER = re.compile(r"^[GLJ]\d{17}[\dX]$")
+
+
+def is_student_number(value: str) -> bool:
+    """The national student number's shape: G, L or J and 18 digits (the last may be X)."""
+    return bool(_STUDENT_NUMBER.match(value))
+
+
 _SCHOOL_CODE = re.compile(r"^\d{10}$")
 # County-level divisions of Ganzhou all start with the city's prefix 3607.
 _COUNTY_CODE = re.compile(r"^3607\d{2}$")
@@ -145,6 +152,8 @@ class Student:
     resident_id_hash: str = ""
     resident_id_masked: str = ""
     class_code: str = ""
+    # "enrolled", or "left" / "graduated": a record outlives the enrolment.
+    status: str = "enrolled"
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,7 @@ def _student(row: Any, numbers: StudentNumberProtector) -> Student:
         resident_id_hash=row.resident_id_hash or "",
         resident_id_masked=row.resident_id_masked or "",
         class_code=row.class_code or "",
+        status=row.status,
     )
 
 
@@ -78,6 +79,10 @@ class SqlStudents:
         query = select(students).where(students.c.student_number_hash == wanted)
         row = (await self._session.execute(query)).first()
         return _student(row, self._numbers) if row else None
+
+    async def by_resident_id_hash(self, keyed_hash: str) -> Sequence[Student]:
+        query = select(students).where(students.c.resident_id_hash == keyed_hash).limit(2)
+        return [_student(row, self._numbers) for row in await self._session.execute(query)]
 
     async def by_id(self, student_id: UUID) -> Student | None:
         query = select(students).where(students.c.student_id == student_id)

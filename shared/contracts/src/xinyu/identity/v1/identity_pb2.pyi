@@ -152,6 +152,35 @@ TRANSFER_KIND_PROMOTION: TransferKind.ValueType  # 2
 """The next level (primary → junior → senior)."""
 Global___TransferKind: _TypeAlias = TransferKind  # noqa: Y015
 
+class _MatchOutcome:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _MatchOutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MatchOutcome.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    MATCH_OUTCOME_UNSPECIFIED: _MatchOutcome.ValueType  # 0
+    MATCH_OUTCOME_EXACT: _MatchOutcome.ValueType  # 1
+    """Every identifier given names the same student (and the name agrees, if given)."""
+    MATCH_OUTCOME_NONE: _MatchOutcome.ValueType  # 2
+    """No student has these identifiers."""
+    MATCH_OUTCOME_UNCERTAIN: _MatchOutcome.ValueType  # 3
+    """The identifiers name different students, or the name disagrees: a person must decide."""
+    MATCH_OUTCOME_INVALID: _MatchOutcome.ValueType  # 4
+    """An identifier is malformed (shape, check digit); reason names the field."""
+
+class MatchOutcome(_MatchOutcome, metaclass=_MatchOutcomeEnumTypeWrapper): ...
+
+MATCH_OUTCOME_UNSPECIFIED: MatchOutcome.ValueType  # 0
+MATCH_OUTCOME_EXACT: MatchOutcome.ValueType  # 1
+"""Every identifier given names the same student (and the name agrees, if given)."""
+MATCH_OUTCOME_NONE: MatchOutcome.ValueType  # 2
+"""No student has these identifiers."""
+MATCH_OUTCOME_UNCERTAIN: MatchOutcome.ValueType  # 3
+"""The identifiers name different students, or the name disagrees: a person must decide."""
+MATCH_OUTCOME_INVALID: MatchOutcome.ValueType  # 4
+"""An identifier is malformed (shape, check digit); reason names the field."""
+Global___MatchOutcome: _TypeAlias = MatchOutcome  # noqa: Y015
+
 @_typing.final
 class Student(_message.Message):
     """Dates are ISO 8601 calendar dates ("2026-09-01") in string fields; empty means unset."""
@@ -481,6 +510,75 @@ class CountStudentsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CountStudentsResponse: _TypeAlias = CountStudentsResponse  # noqa: Y015
+
+@_typing.final
+class MatchStudentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STUDENT_NUMBER_FIELD_NUMBER: _builtins.int
+    RESIDENT_ID_FIELD_NUMBER: _builtins.int
+    FULL_NAME_FIELD_NUMBER: _builtins.int
+    student_number: _builtins.str
+    """At least one of student_number and resident_id."""
+    resident_id: _builtins.str
+    full_name: _builtins.str
+    """Optional: compared with the stored name; a different name makes the match uncertain."""
+    def __init__(
+        self,
+        *,
+        student_number: _builtins.str = ...,
+        resident_id: _builtins.str = ...,
+        full_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["full_name", b"full_name", "resident_id", b"resident_id", "student_number", b"student_number"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MatchStudentRequest: _TypeAlias = MatchStudentRequest  # noqa: Y015
+
+@_typing.final
+class MatchStudentResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    STUDENT_ID_FIELD_NUMBER: _builtins.int
+    SCHOOL_CODE_FIELD_NUMBER: _builtins.int
+    COUNTY_CODE_FIELD_NUMBER: _builtins.int
+    CLASS_CODE_FIELD_NUMBER: _builtins.int
+    ENROLLED_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    outcome: Global___MatchOutcome.ValueType
+    student_id: _builtins.str
+    """EXACT only."""
+    school_code: _builtins.str
+    county_code: _builtins.str
+    class_code: _builtins.str
+    enrolled: _builtins.bool
+    """False when the student left or graduated (still matched: the report still concerns them)."""
+    reason: _builtins.str
+    """Why it is not EXACT, without repeating any identifier (e.g. "resident_id: check digit does
+    not match", "the name differs from the enrolled student's").
+    """
+    def __init__(
+        self,
+        *,
+        outcome: Global___MatchOutcome.ValueType = ...,
+        student_id: _builtins.str = ...,
+        school_code: _builtins.str = ...,
+        county_code: _builtins.str = ...,
+        class_code: _builtins.str = ...,
+        enrolled: _builtins.bool = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["class_code", b"class_code", "county_code", b"county_code", "enrolled", b"enrolled", "outcome", b"outcome", "reason", b"reason", "school_code", b"school_code", "student_id", b"student_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MatchStudentResponse: _TypeAlias = MatchStudentResponse  # noqa: Y015
 
 @_typing.final
 class TransferStudentRequest(_message.Message):

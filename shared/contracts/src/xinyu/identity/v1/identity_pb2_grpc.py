@@ -57,6 +57,11 @@ class IdentityServiceStub:
                 request_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.CountStudentsRequest.SerializeToString,
                 response_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.CountStudentsResponse.FromString,
                 _registered_method=True)
+        self.MatchStudent = channel.unary_unary(
+                '/xinyu.identity.v1.IdentityService/MatchStudent',
+                request_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.MatchStudentRequest.SerializeToString,
+                response_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.MatchStudentResponse.FromString,
+                _registered_method=True)
         self.TransferStudent = channel.unary_unary(
                 '/xinyu.identity.v1.IdentityService/TransferStudent',
                 request_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.TransferStudentRequest.SerializeToString,
@@ -162,6 +167,15 @@ class IdentityServiceServicer:
     def CountStudents(self, request, context):
         """Enrolled students counted per child unit: counties under the city, schools under a county,
         classes under a school (screening's coverage). Staff whose scope holds the unit, services.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MatchStudent(self, request, context):
+        """Finds the student an outside report names (alerts, R12): by national student number or by
+        resident ID (GB 11643 check digit validated), optionally corroborated by the name. Only an
+        unambiguous agreement is EXACT; anything uncertain is for a person to review. Services only.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -285,6 +299,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.CountStudents,
                     request_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.CountStudentsRequest.FromString,
                     response_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.CountStudentsResponse.SerializeToString,
+            ),
+            'MatchStudent': grpc.unary_unary_rpc_method_handler(
+                    servicer.MatchStudent,
+                    request_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.MatchStudentRequest.FromString,
+                    response_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.MatchStudentResponse.SerializeToString,
             ),
             'TransferStudent': grpc.unary_unary_rpc_method_handler(
                     servicer.TransferStudent,
@@ -468,6 +487,33 @@ class IdentityService:
             '/xinyu.identity.v1.IdentityService/CountStudents',
             xinyu_dot_identity_dot_v1_dot_identity__pb2.CountStudentsRequest.SerializeToString,
             xinyu_dot_identity_dot_v1_dot_identity__pb2.CountStudentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MatchStudent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xinyu.identity.v1.IdentityService/MatchStudent',
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.MatchStudentRequest.SerializeToString,
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.MatchStudentResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -51,6 +51,11 @@ class IdentityServiceStub:
     """Enrolled students counted per child unit: counties under the city, schools under a county,
     classes under a school (screening's coverage). Staff whose scope holds the unit, services.
     """
+    MatchStudent: _grpc.UnaryUnaryMultiCallable[_identity_pb2.MatchStudentRequest, _identity_pb2.MatchStudentResponse]
+    """Finds the student an outside report names (alerts, R12): by national student number or by
+    resident ID (GB 11643 check digit validated), optionally corroborated by the name. Only an
+    unambiguous agreement is EXACT; anything uncertain is for a person to review. Services only.
+    """
     TransferStudent: _grpc.UnaryUnaryMultiCallable[_identity_pb2.TransferStudentRequest, _identity_pb2.TransferStudentResponse]
     """Moves a student to another school or level (R4); archives hands the file on."""
     RegisterSchool: _grpc.UnaryUnaryMultiCallable[_identity_pb2.RegisterSchoolRequest, _identity_pb2.RegisterSchoolResponse]
@@ -100,6 +105,11 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     CountStudents: _aio.UnaryUnaryMultiCallable[_identity_pb2.CountStudentsRequest, _identity_pb2.CountStudentsResponse]  # type: ignore[assignment]
     """Enrolled students counted per child unit: counties under the city, schools under a county,
     classes under a school (screening's coverage). Staff whose scope holds the unit, services.
+    """
+    MatchStudent: _aio.UnaryUnaryMultiCallable[_identity_pb2.MatchStudentRequest, _identity_pb2.MatchStudentResponse]  # type: ignore[assignment]
+    """Finds the student an outside report names (alerts, R12): by national student number or by
+    resident ID (GB 11643 check digit validated), optionally corroborated by the name. Only an
+    unambiguous agreement is EXACT; anything uncertain is for a person to review. Services only.
     """
     TransferStudent: _aio.UnaryUnaryMultiCallable[_identity_pb2.TransferStudentRequest, _identity_pb2.TransferStudentResponse]  # type: ignore[assignment]
     """Moves a student to another school or level (R4); archives hands the file on."""
@@ -171,6 +181,17 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_identity_pb2.CountStudentsResponse, _abc.Awaitable[_identity_pb2.CountStudentsResponse]]:
         """Enrolled students counted per child unit: counties under the city, schools under a county,
         classes under a school (screening's coverage). Staff whose scope holds the unit, services.
+        """
+
+    @_abc_1.abstractmethod
+    def MatchStudent(
+        self,
+        request: _identity_pb2.MatchStudentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.MatchStudentResponse, _abc.Awaitable[_identity_pb2.MatchStudentResponse]]:
+        """Finds the student an outside report names (alerts, R12): by national student number or by
+        resident ID (GB 11643 check digit validated), optionally corroborated by the name. Only an
+        unambiguous agreement is EXACT; anything uncertain is for a person to review. Services only.
         """
 
     @_abc_1.abstractmethod
