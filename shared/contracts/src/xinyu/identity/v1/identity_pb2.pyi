@@ -181,6 +181,30 @@ MATCH_OUTCOME_INVALID: MatchOutcome.ValueType  # 4
 """An identifier is malformed (shape, check digit); reason names the field."""
 Global___MatchOutcome: _TypeAlias = MatchOutcome  # noqa: Y015
 
+class _ResponderLevel:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ResponderLevelEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ResponderLevel.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RESPONDER_LEVEL_UNSPECIFIED: _ResponderLevel.ValueType  # 0
+    RESPONDER_LEVEL_CLASS: _ResponderLevel.ValueType  # 1
+    RESPONDER_LEVEL_GRADE: _ResponderLevel.ValueType  # 2
+    RESPONDER_LEVEL_SCHOOL: _ResponderLevel.ValueType  # 3
+    RESPONDER_LEVEL_FAMILY: _ResponderLevel.ValueType  # 4
+    RESPONDER_LEVEL_COUNTY: _ResponderLevel.ValueType  # 5
+
+class ResponderLevel(_ResponderLevel, metaclass=_ResponderLevelEnumTypeWrapper):
+    """A level of the warning network (R6: class → grade → school → family), and the county above."""
+
+RESPONDER_LEVEL_UNSPECIFIED: ResponderLevel.ValueType  # 0
+RESPONDER_LEVEL_CLASS: ResponderLevel.ValueType  # 1
+RESPONDER_LEVEL_GRADE: ResponderLevel.ValueType  # 2
+RESPONDER_LEVEL_SCHOOL: ResponderLevel.ValueType  # 3
+RESPONDER_LEVEL_FAMILY: ResponderLevel.ValueType  # 4
+RESPONDER_LEVEL_COUNTY: ResponderLevel.ValueType  # 5
+Global___ResponderLevel: _TypeAlias = ResponderLevel  # noqa: Y015
+
 @_typing.final
 class Student(_message.Message):
     """Dates are ISO 8601 calendar dates ("2026-09-01") in string fields; empty means unset."""
@@ -579,6 +603,92 @@ class MatchStudentResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___MatchStudentResponse: _TypeAlias = MatchStudentResponse  # noqa: Y015
+
+@_typing.final
+class ListRespondersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STUDENT_ID_FIELD_NUMBER: _builtins.int
+    student_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        student_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["student_id", b"student_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRespondersRequest: _TypeAlias = ListRespondersRequest  # noqa: Y015
+
+@_typing.final
+class Responder(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    USERNAME_FIELD_NUMBER: _builtins.int
+    FULL_NAME_FIELD_NUMBER: _builtins.int
+    LEVEL_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    person_id: _builtins.str
+    username: _builtins.str
+    """The Keycloak username: what notifications and acknowledgements are addressed by."""
+    full_name: _builtins.str
+    level: Global___ResponderLevel.ValueType
+    role: _builtins.str
+    """Why they answer: head_teacher, subject_teacher, mentor, psych_teacher, school_admin,
+    guardian, county_counsellor, county_admin.
+    """
+    def __init__(
+        self,
+        *,
+        person_id: _builtins.str = ...,
+        username: _builtins.str = ...,
+        full_name: _builtins.str = ...,
+        level: Global___ResponderLevel.ValueType = ...,
+        role: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["full_name", b"full_name", "level", b"level", "person_id", b"person_id", "role", b"role", "username", b"username"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Responder: _TypeAlias = Responder  # noqa: Y015
+
+@_typing.final
+class ListRespondersResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STUDENT_ID_FIELD_NUMBER: _builtins.int
+    SCHOOL_CODE_FIELD_NUMBER: _builtins.int
+    COUNTY_CODE_FIELD_NUMBER: _builtins.int
+    CLASS_CODE_FIELD_NUMBER: _builtins.int
+    RESPONDERS_FIELD_NUMBER: _builtins.int
+    student_id: _builtins.str
+    school_code: _builtins.str
+    county_code: _builtins.str
+    class_code: _builtins.str
+    @_builtins.property
+    def responders(self) -> _containers.RepeatedCompositeFieldContainer[Global___Responder]: ...
+    def __init__(
+        self,
+        *,
+        student_id: _builtins.str = ...,
+        school_code: _builtins.str = ...,
+        county_code: _builtins.str = ...,
+        class_code: _builtins.str = ...,
+        responders: _abc.Iterable[Global___Responder] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["class_code", b"class_code", "county_code", b"county_code", "responders", b"responders", "school_code", b"school_code", "student_id", b"student_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRespondersResponse: _TypeAlias = ListRespondersResponse  # noqa: Y015
 
 @_typing.final
 class TransferStudentRequest(_message.Message):

@@ -62,6 +62,11 @@ class IdentityServiceStub:
                 request_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.MatchStudentRequest.SerializeToString,
                 response_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.MatchStudentResponse.FromString,
                 _registered_method=True)
+        self.ListResponders = channel.unary_unary(
+                '/xinyu.identity.v1.IdentityService/ListResponders',
+                request_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.ListRespondersRequest.SerializeToString,
+                response_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.ListRespondersResponse.FromString,
+                _registered_method=True)
         self.TransferStudent = channel.unary_unary(
                 '/xinyu.identity.v1.IdentityService/TransferStudent',
                 request_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.TransferStudentRequest.SerializeToString,
@@ -176,6 +181,16 @@ class IdentityServiceServicer:
         """Finds the student an outside report names (alerts, R12): by national student number or by
         resident ID (GB 11643 check digit validated), optionally corroborated by the name. Only an
         unambiguous agreement is EXACT; anything uncertain is for a person to review. Services only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListResponders(self, request, context):
+        """The people who answer for a student in the warning network (R6), resolved now: the head
+        and subject teachers of the student's class and the student's mentors (class and grade
+        level), the school's psychology teachers and school admins (school), the guardians
+        (family), the county's counsellors and admins (county). Services only (alerts routes with it).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -304,6 +319,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.MatchStudent,
                     request_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.MatchStudentRequest.FromString,
                     response_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.MatchStudentResponse.SerializeToString,
+            ),
+            'ListResponders': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListResponders,
+                    request_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.ListRespondersRequest.FromString,
+                    response_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.ListRespondersResponse.SerializeToString,
             ),
             'TransferStudent': grpc.unary_unary_rpc_method_handler(
                     servicer.TransferStudent,
@@ -514,6 +534,33 @@ class IdentityService:
             '/xinyu.identity.v1.IdentityService/MatchStudent',
             xinyu_dot_identity_dot_v1_dot_identity__pb2.MatchStudentRequest.SerializeToString,
             xinyu_dot_identity_dot_v1_dot_identity__pb2.MatchStudentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListResponders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xinyu.identity.v1.IdentityService/ListResponders',
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.ListRespondersRequest.SerializeToString,
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.ListRespondersResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -56,6 +56,12 @@ class IdentityServiceStub:
     resident ID (GB 11643 check digit validated), optionally corroborated by the name. Only an
     unambiguous agreement is EXACT; anything uncertain is for a person to review. Services only.
     """
+    ListResponders: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ListRespondersRequest, _identity_pb2.ListRespondersResponse]
+    """The people who answer for a student in the warning network (R6), resolved now: the head
+    and subject teachers of the student's class and the student's mentors (class and grade
+    level), the school's psychology teachers and school admins (school), the guardians
+    (family), the county's counsellors and admins (county). Services only (alerts routes with it).
+    """
     TransferStudent: _grpc.UnaryUnaryMultiCallable[_identity_pb2.TransferStudentRequest, _identity_pb2.TransferStudentResponse]
     """Moves a student to another school or level (R4); archives hands the file on."""
     RegisterSchool: _grpc.UnaryUnaryMultiCallable[_identity_pb2.RegisterSchoolRequest, _identity_pb2.RegisterSchoolResponse]
@@ -110,6 +116,12 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     """Finds the student an outside report names (alerts, R12): by national student number or by
     resident ID (GB 11643 check digit validated), optionally corroborated by the name. Only an
     unambiguous agreement is EXACT; anything uncertain is for a person to review. Services only.
+    """
+    ListResponders: _aio.UnaryUnaryMultiCallable[_identity_pb2.ListRespondersRequest, _identity_pb2.ListRespondersResponse]  # type: ignore[assignment]
+    """The people who answer for a student in the warning network (R6), resolved now: the head
+    and subject teachers of the student's class and the student's mentors (class and grade
+    level), the school's psychology teachers and school admins (school), the guardians
+    (family), the county's counsellors and admins (county). Services only (alerts routes with it).
     """
     TransferStudent: _aio.UnaryUnaryMultiCallable[_identity_pb2.TransferStudentRequest, _identity_pb2.TransferStudentResponse]  # type: ignore[assignment]
     """Moves a student to another school or level (R4); archives hands the file on."""
@@ -192,6 +204,18 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         """Finds the student an outside report names (alerts, R12): by national student number or by
         resident ID (GB 11643 check digit validated), optionally corroborated by the name. Only an
         unambiguous agreement is EXACT; anything uncertain is for a person to review. Services only.
+        """
+
+    @_abc_1.abstractmethod
+    def ListResponders(
+        self,
+        request: _identity_pb2.ListRespondersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.ListRespondersResponse, _abc.Awaitable[_identity_pb2.ListRespondersResponse]]:
+        """The people who answer for a student in the warning network (R6), resolved now: the head
+        and subject teachers of the student's class and the student's mentors (class and grade
+        level), the school's psychology teachers and school admins (school), the guardians
+        (family), the county's counsellors and admins (county). Services only (alerts routes with it).
         """
 
     @_abc_1.abstractmethod
