@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
@@ -27,6 +27,7 @@ from uuid import UUID
 from sqlalchemy import ColumnElement, Table, and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from identity.accounts.provisioning import tree_groups
 from identity.adapters.db.repository import SqlPeople
 from identity.adapters.db.tables import (
     account_sync_requests,
@@ -35,9 +36,11 @@ from identity.adapters.db.tables import (
     school_group_requests,
     students,
 )
+from identity.adapters.keycloak.directory import GroupReport, GroupSpec
 from identity.domain.account_state import AccountHome, desired_account
 from identity.domain.accounts import GROUP_ROOT, AccountDirectory, AccountPlan, sync
 from identity.domain.model import Person, PersonKind, Relationship, RelationshipKind
+from xinyu_core.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +48,9 @@ log = logging.getLogger(__name__)
 class SyncDirectory(AccountDirectory, Protocol):
     async def has_group(self, path: str) -> bool: ...
 
-    async def ensure_group(self, path: str, attributes: dict[str, str] | None = None) -> str: ...
+    async def mirror_groups(
+        self, groups: Sequence[GroupSpec], *, bulk: bool = True
+    ) -> GroupReport: ...
 
 
 @dataclass(frozen=True)
@@ -170,15 +175,15 @@ class AccountSyncWorker:
         code, requested_at, attempts = claim
         try:
             async with self._sessions() as session, session.begin():
-                home = await _home(session, code)
-            if home.group_path is None:
+                # The school's group with its parents, as `identity provision groups` makes them.
+                specs = await tree_groups(session, [code])
+            if not any(spec.attributes.get("code") == code for spec in specs):
                 await self._group_done(code, requested_at, created=False)
                 return GroupOutcome(code, ok=True)
-            created = not await self._directory.has_group(home.group_path)
-            if created:
-                await self._directory.ensure_group(
-                    home.group_path, {"code": code, "level": "school"}
-                )
+            report = await self._directory.mirror_groups(specs, bulk=False)
+            if report.failed:
+                raise Unavailable("; ".join(sorted(set(report.failed.values()))))
+            created = report.created > 0
         except asyncio.CancelledError:
             raise
         except Exception as exc:
