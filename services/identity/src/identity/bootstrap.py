@@ -23,6 +23,7 @@ from identity.domain.organisation import Organisation
 from identity.domain.people import People
 from identity.domain.reports import Reports
 from identity.domain.resident_id import ResidentIdProtector
+from identity.domain.responders import ResponderDirectory
 from identity.domain.student_lists import StudentLists
 from identity.domain.student_number import StudentNumberProtector
 from identity.domain.use_cases import StudentDirectory
@@ -91,6 +92,7 @@ def build(settings: IdentitySettings, tracer_provider: TracerProvider | None = N
         Reports(units, settings.policy),
         StudentLists(units),
         StudentMatcher(units, protector),
+        ResponderDirectory(units),
     )
     # Refusals of identity's own RPCs (the AuditService's included) go through its outbox.
     audit = OutboxAuditRecorder(SERVICE, OutboxWriter(outbox, on_commit=relay.wake), sessions)

@@ -187,6 +187,30 @@ class FakePeople:
     async def add_relationship(self, relationship: Relationship) -> None:
         self.w.relationships[relationship.relationship_id] = relationship
 
+    async def relationships_to(
+        self, *, student_id: UUID, class_code: str, school_code: str, on: date
+    ) -> Sequence[Relationship]:
+        return [
+            r
+            for r in self.w.relationships.values()
+            if r.active_on(on)
+            and (
+                r.student_id == student_id
+                or (class_code and r.class_code == class_code)
+                or (school_code and r.school_code == school_code)
+            )
+        ]
+
+    async def by_ids(self, person_ids: Sequence[UUID]) -> Sequence[Person]:
+        return [self.w.people[i] for i in person_ids if i in self.w.people]
+
+    async def holding_roles(self, home_unit_code: str, roles: Sequence[str]) -> Sequence[Person]:
+        return [
+            p
+            for p in self.w.people.values()
+            if p.home_unit_code == home_unit_code and set(p.roles) & set(roles)
+        ]
+
     async def end_relationship(self, relationship_id: UUID, valid_to: date) -> None:
         self.w.relationships[relationship_id] = replace(
             self.w.relationships[relationship_id], valid_to=valid_to

@@ -3,7 +3,7 @@ the proto field, like every other validation error."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import TypeVar
 from uuid import UUID
@@ -26,6 +26,7 @@ from identity.domain.model import (
     StudentEntry,
     TransferKind,
 )
+from identity.domain.responders import Responder, ResponderLevel
 from xinyu.identity.v1 import identity_pb2 as pb
 from xinyu_core.errors import InvalidArgument
 
@@ -104,6 +105,34 @@ def match_pb(match: Match) -> pb.MatchStudentResponse:
         response.class_code = match.student.class_code
         response.enrolled = match.student.status == "enrolled"
     return response
+
+
+_RESPONDER_LEVEL = {
+    ResponderLevel.CLASS: pb.RESPONDER_LEVEL_CLASS,
+    ResponderLevel.GRADE: pb.RESPONDER_LEVEL_GRADE,
+    ResponderLevel.SCHOOL: pb.RESPONDER_LEVEL_SCHOOL,
+    ResponderLevel.FAMILY: pb.RESPONDER_LEVEL_FAMILY,
+    ResponderLevel.COUNTY: pb.RESPONDER_LEVEL_COUNTY,
+}
+
+
+def responders_pb(student: Student, responders: Sequence[Responder]) -> pb.ListRespondersResponse:
+    return pb.ListRespondersResponse(
+        student_id=str(student.student_id),
+        school_code=student.school_code,
+        county_code=student.county_code,
+        class_code=student.class_code,
+        responders=[
+            pb.Responder(
+                person_id=str(r.person.person_id),
+                username=r.person.username,
+                full_name=r.person.full_name,
+                level=_RESPONDER_LEVEL[r.level],
+                role=r.role,
+            )
+            for r in responders
+        ],
+    )
 
 
 def student_entry_pb(entry: StudentEntry) -> pb.StudentEntry:

@@ -12,6 +12,7 @@ from identity.domain.model import Enrolment, Student, Transfer
 from identity.domain.organisation import Organisation
 from identity.domain.people import People
 from identity.domain.reports import Reports
+from identity.domain.responders import ResponderDirectory
 from identity.domain.student_lists import StudentLists
 from identity.domain.use_cases import StudentDirectory
 from xinyu.identity.v1 import identity_pb2 as pb
@@ -34,6 +35,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         reports: Reports,
         lists: StudentLists,
         matcher: StudentMatcher,
+        responders: ResponderDirectory,
     ) -> None:
         self._directory = directory
         self._organisation = organisation
@@ -41,6 +43,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         self._reports = reports
         self._lists = lists
         self._matcher = matcher
+        self._responders = responders
 
     async def EnrolStudent(
         self, request: pb.EnrolStudentRequest, context: Context
@@ -93,6 +96,14 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             current_principal(), request.student_number, request.resident_id, request.full_name
         )
         return convert.match_pb(match)
+
+    async def ListResponders(
+        self, request: pb.ListRespondersRequest, context: Context
+    ) -> pb.ListRespondersResponse:
+        student, responders = await self._responders.responders(
+            current_principal(), request.student_id
+        )
+        return convert.responders_pb(student, responders)
 
     async def TransferStudent(
         self, request: pb.TransferStudentRequest, context: Context

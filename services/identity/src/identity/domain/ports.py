@@ -97,6 +97,18 @@ class PeopleRepository(Protocol):
 
     async def committee_membership(self, student_id: UUID, on: date) -> UUID | None: ...
 
+    async def relationships_to(
+        self, *, student_id: UUID, class_code: str, school_code: str, on: date
+    ) -> Sequence[Relationship]:
+        """Active relationships whose target is the student, their class or their school."""
+        ...
+
+    async def by_ids(self, person_ids: Sequence[UUID]) -> Sequence[Person]: ...
+
+    async def holding_roles(self, home_unit_code: str, roles: Sequence[str]) -> Sequence[Person]:
+        """People of a unit with any of these explicitly granted roles."""
+        ...
+
     async def add_committee_member(
         self, membership_id: UUID, student_id: UUID, class_code: str, valid_from: date
     ) -> None: ...

@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, any_, func, insert, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -465,6 +465,30 @@ class SqlPeople:
         )
         row = (await self._session.execute(query)).first()
         return _relationship(row) if row else None
+
+    async def relationships_to(
+        self, *, student_id: UUID, class_code: str, school_code: str, on: date
+    ) -> Sequence[Relationship]:
+        targets = [relationships.c.student_id == student_id]
+        if class_code:
+            targets.append(relationships.c.class_code == class_code)
+        if school_code:
+            targets.append(relationships.c.school_code == school_code)
+        query = select(relationships).where(or_(*targets), _active_on(relationships, on))
+        return [_relationship(row) for row in await self._session.execute(query)]
+
+    async def by_ids(self, person_ids: Sequence[UUID]) -> Sequence[Person]:
+        if not person_ids:
+            return []
+        query = select(people).where(people.c.person_id.in_(list(person_ids)))
+        return [_person(row) for row in await self._session.execute(query)]
+
+    async def holding_roles(self, home_unit_code: str, roles: Sequence[str]) -> Sequence[Person]:
+        query = select(people).where(
+            people.c.home_unit_code == home_unit_code,
+            or_(*(literal(role) == any_(people.c.roles) for role in roles)),
+        )
+        return [_person(row) for row in await self._session.execute(query)]
 
     async def relationships_of(self, person_id: UUID, on: date) -> Sequence[Relationship]:
         query = select(relationships).where(
