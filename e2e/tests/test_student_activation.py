@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import secrets
 import subprocess
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ from xinyu_e2e.seed import DEMO_COUNTY, DEMO_SCHOOL, DemoWorld, ensure_demo_worl
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-LOCAL_ENV = ROOT / "infra" / "local" / "services.env"
+RUN_SERVICE = ROOT / "infra" / "local" / "run-service"
 CLASS = f"{DEMO_SCHOOL}-2024-01"
 PASSWORD = "Xinyu-Activated-2026!"
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -47,18 +46,11 @@ def invented_student_number() -> str:
 
 
 def provision(*extra: str) -> dict[str, Any]:
-    """`identity provision students --scope <the demo school>` as the Job runs it; its last log
-    line (the summary)."""
-    env = dict(os.environ)
-    for line in LOCAL_ENV.read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.startswith("#"):
-            key, _, value = line.partition("=")
-            env[key] = value
-    command = ["uv", "run", "--frozen", "--quiet", "identity", "provision", "students"]
+    """`identity provision students --scope <the demo school>` as the Job runs it, with the local
+    settings (infra/local/run-service); its summary log line."""
     done = subprocess.run(
-        [*command, "--scope", DEMO_SCHOOL, *extra],
+        [str(RUN_SERVICE), "identity", "provision", "students", "--scope", DEMO_SCHOOL, *extra],
         cwd=ROOT,
-        env=env,
         capture_output=True,
         text=True,
         timeout=300,

@@ -91,6 +91,8 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("provisioned_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("org_unit", sa.String(length=10), nullable=True),
+        sa.Column("disabled_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("activated_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("code_hash", sa.String(length=64), nullable=True),
         sa.Column("code_expires_at", sa.DateTime(timezone=True), nullable=True),

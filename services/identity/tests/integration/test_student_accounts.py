@@ -20,7 +20,7 @@ from uuid import UUID
 import httpx
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from identity.accounts.activation import StudentActivation
@@ -323,3 +323,81 @@ async def test_students_are_provisioned_once_and_activate_with_a_slip(
         assert await sign_in() == 401  # no password yet
         assert await activation.activate(GATEWAY, slip.login_name, slip.code, PASSWORD)
         assert await sign_in() == 200
+
+
+async def test_moved_and_leaving_students_accounts_follow_and_taken_names_are_refused(
+    sessions: Sessions, directory: KeycloakAccountDirectory, codes: list[str]
+) -> None:
+    first, second = codes[1], codes[2]
+    for code in (first, second):
+        await _register(sessions, code)
+    admin = principal("school_admin", org_unit=first)
+    school_class, _ = await _organisation(sessions).create_class(admin, first, 2025, 1)
+    mover, leaver, stayer = await _enrol(sessions, first, school_class.class_code, 3)
+    assert (await StudentProvisioner(sessions, directory).run(COUNTY)).created >= 3
+
+    # A move recorded straight in the table (as a roster import records one) and a leaver.
+    async with sessions.begin() as session:
+        await session.execute(
+            update(students)
+            .where(students.c.student_id == mover)
+            .values(school_code=second, class_code=None)
+        )
+        await session.execute(
+            update(students).where(students.c.student_id == leaver).values(status="left")
+        )
+    followed = await StudentProvisioner(sessions, directory).run(second)
+    assert (followed.followed, followed.failed) == (1, 0)
+    assert (await StudentProvisioner(sessions, directory).run(first)).followed == 1
+    assert (await StudentProvisioner(sessions, directory).run(first)).followed == 0
+    async with sessions() as session:
+        names = dict(
+            (
+                await session.execute(
+                    select(student_accounts.c.student_id, student_accounts.c.username).where(
+                        student_accounts.c.student_id.in_([mover, leaver, stayer])
+                    )
+                )
+            ).all()
+        )
+    moved = await directory.get(names[mover])
+    assert moved is not None
+    assert moved.org_unit == second
+    assert moved.group_paths == frozenset({f"{COUNTY_GROUP}/{second}"})
+    assert names[mover].startswith(f"s{first}-")  # the login name stays
+    gone = await directory.get(names[leaver])
+    assert gone is not None
+    assert not gone.enabled
+
+    # identity's sequence behind its own names: it catches up instead of failing.
+    async with sessions.begin() as session:
+        await session.execute(
+            update(student_login_sequences)
+            .where(student_login_sequences.c.school_code == first)
+            .values(last_value=0)
+        )
+    (newcomer,) = await _enrol(sessions, first, school_class.class_code, 1)
+    caught_up = await StudentProvisioner(sessions, directory).run(first)
+    assert (caught_up.created, caught_up.failed) == (1, 0)
+
+    # identity's database restored from before these accounts, Keycloak not: the names it
+    # allocates again are Keycloak's accounts of other students and must not be handed out.
+    async with sessions.begin() as session:
+        await session.execute(
+            delete(student_accounts).where(student_accounts.c.school_code == first)
+        )
+        await session.execute(
+            delete(student_login_sequences).where(student_login_sequences.c.school_code == first)
+        )
+    refused = await StudentProvisioner(sessions, directory).run(first)
+    assert refused.created == 0
+    assert refused.failed == 2  # the stayer and the newcomer (the other two left the school)
+    async with sessions() as session:
+        provisioned = (
+            await session.execute(
+                select(student_accounts.c.provisioned_at).where(
+                    student_accounts.c.student_id.in_([stayer, newcomer])
+                )
+            )
+        ).scalars()
+        assert list(provisioned) == [None, None]

@@ -10,11 +10,11 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 from uuid import UUID
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -27,6 +27,11 @@ from identity.domain.student_accounts import school_group_path, scope_kind, stud
 from xinyu_core.errors import InvalidArgument
 
 log = logging.getLogger(__name__)
+
+TAKEN = (
+    "a newly allocated login name is already in Keycloak: student_login_sequences is behind "
+    "Keycloak (a restored database?); set it past the school's highest s<school>-<n>"
+)
 
 
 class BulkDirectory(Protocol):
@@ -112,6 +117,8 @@ class ProvisionSummary:
     created: int = 0
     # Found in Keycloak already (an earlier run that died before recording them).
     existing: int = 0
+    # Accounts brought in line because their student moved school or left since.
+    followed: int = 0
     failed: int = 0
     failures: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
@@ -212,6 +219,13 @@ class StudentProvisioner:
                 for r in rows
             ]
             report = await self._directory.bulk_upsert(accounts, reconcile_existing=False)
+            # A login name allocated in this very run that Keycloak already has belongs to
+            # somebody else (identity's database restored from an older backup, its sequence
+            # behind Keycloak): never hand that account to this student.
+            fresh = set(names.values())
+            for username in [u for u in report.skipped if u in fresh]:
+                report.skipped.remove(username)
+                report.failed[username] = TAKEN
             await mark_provisioned(self._sessions, [*report.created, *report.skipped])
             summary.created += len(report.created)
             summary.existing += len(report.skipped)
@@ -231,6 +245,7 @@ class StudentProvisioner:
                     "per_second": round(summary.rate, 1),
                 },
             )
+        await self._follow(scope, summary)
         summary.seconds = self._clock() - started
         for reason, count in summary.failures.most_common():
             # Reasons name fields and rules (Keycloak's and the adapter's), never a person.
@@ -242,12 +257,71 @@ class StudentProvisioner:
                 "students": summary.candidates,
                 "accounts_created": summary.created,
                 "accounts_existing": summary.existing,
+                "accounts_followed": summary.followed,
                 "accounts_failed": summary.failed,
                 "seconds": round(summary.seconds, 1),
                 "per_second": round(summary.rate, 1),
             },
         )
         return summary
+
+    async def _follow(self, scope: str, summary: ProvisionSummary) -> None:
+        """Accounts whose student moved to another school, or left, since Keycloak last heard:
+        new ``org_unit`` and group, or disabled (sessions ended). Found by comparing identity's
+        records, so a move recorded by a transfer or by a roster import is followed alike; one
+        account at a time (partial import would skip them), in chunks."""
+        table = student_accounts
+        changed = (
+            select(
+                students.c.student_id,
+                students.c.school_code,
+                students.c.status,
+                table.c.username,
+            )
+            .join(table, table.c.student_id == students.c.student_id)
+            .where(
+                _in_scope(scope),
+                table.c.provisioned_at.is_not(None),
+                or_(
+                    and_(
+                        students.c.status == "enrolled",
+                        or_(
+                            table.c.org_unit.is_distinct_from(students.c.school_code),
+                            table.c.disabled_at.is_not(None),
+                        ),
+                    ),
+                    and_(students.c.status != "enrolled", table.c.disabled_at.is_(None)),
+                ),
+            )
+            .order_by(students.c.student_id)
+            .limit(self._chunk)
+        )
+        after: UUID | None = None
+        while True:
+            query = changed if after is None else changed.where(students.c.student_id > after)
+            async with self._sessions() as session:
+                rows: list[Any] = list(await session.execute(query))
+            if not rows:
+                return
+            after = rows[-1].student_id
+            await self._ensure_groups({r.school_code for r in rows})
+            accounts = [
+                replace(
+                    student_account(r.username, r.school_code, self._group_of.get(r.school_code)),
+                    enabled=r.status == "enrolled",
+                )
+                for r in rows
+            ]
+            report = await self._directory.bulk_upsert(accounts, reconcile_existing=True)
+            done = [*report.created, *report.updated, *report.unchanged]
+            await mark_provisioned(self._sessions, done)
+            summary.followed += len(done)
+            summary.failed += len(report.failed)
+            summary.failures.update(report.failed.values())
+            log.info(
+                "student accounts followed",
+                extra={"scope": scope, "accounts_followed": summary.followed},
+            )
 
     async def _ensure_groups(self, school_codes: set[str]) -> None:
         """The groups of the chunk's schools exist (usually mirrored already: one read each per

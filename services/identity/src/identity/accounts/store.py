@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Integer, case, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -23,6 +23,7 @@ from identity.adapters.db.tables import (
 from identity.domain.student_accounts import MAX_FAILED_ATTEMPTS, ActivationState, login_name
 from xinyu_core.audit import ALLOWED, AUDIT_TOPIC, access_audited
 from xinyu_core.auth import Principal
+from xinyu_core.errors import FailedPrecondition
 from xinyu_core.messaging import OutboxWriter
 
 SERVICE = "identity"
@@ -36,58 +37,100 @@ async def allocate_login_names(
     session: AsyncSession, wanted: Mapping[str, Sequence[UUID]]
 ) -> dict[UUID, str]:
     """New login names for students without one, per school (``wanted``: school → students), in
-    the caller's transaction. Students who got a row meanwhile (another run) keep theirs; the
-    numbers they would have had are simply not used."""
-    names: dict[UUID, str] = {}
+    the caller's transaction. Students who got a row meanwhile (another run) keep theirs. Should
+    the school's sequence be behind its own names (a sequence row lost or restored), it is moved
+    past the highest one and the rest are allocated again."""
     for school_code, ids in sorted(wanted.items()):
-        if not ids:
-            continue
-        sequence = student_login_sequences
-        statement = pg_insert(sequence).values(school_code=school_code, last_value=len(ids))
-        last = (
-            await session.execute(
-                statement.on_conflict_do_update(
-                    index_elements=[sequence.c.school_code],
-                    set_={"last_value": sequence.c.last_value + statement.excluded.last_value},
-                ).returning(sequence.c.last_value)
+        remaining = list(ids)
+        for attempt in range(2):
+            if not remaining:
+                break
+            if attempt:
+                await _catch_up(session, school_code)
+            first = await _reserve(session, school_code, len(remaining))
+            rows = [
+                {
+                    "student_id": student_id,
+                    "username": login_name(school_code, first + i),
+                    "school_code": school_code,
+                }
+                for i, student_id in enumerate(remaining)
+            ]
+            # Any conflict (the student already has a name, or the name is taken) skips the row.
+            await session.execute(pg_insert(student_accounts).values(rows).on_conflict_do_nothing())
+            have = await session.execute(
+                select(student_accounts.c.student_id).where(
+                    student_accounts.c.student_id.in_(remaining)
+                )
             )
-        ).scalar_one()
-        first = int(last) - len(ids) + 1
-        rows = [
-            {
-                "student_id": student_id,
-                "username": login_name(school_code, first + i),
-                "school_code": school_code,
-            }
-            for i, student_id in enumerate(ids)
-        ]
+            named = set(have.scalars())
+            remaining = [i for i in remaining if i not in named]
+        if remaining:
+            raise FailedPrecondition(f"no free login names at school {school_code}")
+    all_ids = [i for ids in wanted.values() for i in ids]
+    if not all_ids:
+        return {}
+    query = select(student_accounts.c.student_id, student_accounts.c.username).where(
+        student_accounts.c.student_id.in_(all_ids)
+    )
+    return {row.student_id: row.username for row in await session.execute(query)}
+
+
+async def _reserve(session: AsyncSession, school_code: str, count: int) -> int:
+    """The first of ``count`` new numbers of the school's sequence."""
+    sequence = student_login_sequences
+    statement = pg_insert(sequence).values(school_code=school_code, last_value=count)
+    last = (
         await session.execute(
-            pg_insert(student_accounts)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=[student_accounts.c.student_id])
+            statement.on_conflict_do_update(
+                index_elements=[sequence.c.school_code],
+                set_={"last_value": sequence.c.last_value + statement.excluded.last_value},
+            ).returning(sequence.c.last_value)
         )
-    if wanted:
-        all_ids = [i for ids in wanted.values() for i in ids]
-        query = select(student_accounts.c.student_id, student_accounts.c.username).where(
-            student_accounts.c.student_id.in_(all_ids)
+    ).scalar_one()
+    return int(last) - count + 1
+
+
+async def _catch_up(session: AsyncSession, school_code: str) -> None:
+    highest = (
+        await session.execute(
+            select(
+                func.max(
+                    func.cast(func.substring(student_accounts.c.username, r"-(\d+)$"), Integer)
+                )
+            ).where(student_accounts.c.username.like(f"s{school_code}-%"))
         )
-        names = {row.student_id: row.username for row in await session.execute(query)}
-    return names
+    ).scalar_one_or_none()
+    await session.execute(
+        update(student_login_sequences)
+        .where(student_login_sequences.c.school_code == school_code)
+        .values(last_value=func.greatest(student_login_sequences.c.last_value, highest or 0))
+    )
 
 
 async def mark_provisioned(
     sessions: async_sessionmaker[AsyncSession], usernames: Sequence[str]
 ) -> None:
+    """Keycloak has these accounts as their students are now: provisioned (if not yet), made
+    for the student's current school, and disabled when the student is no longer enrolled."""
     if not usernames:
         return
+    table = student_accounts
     async with sessions.begin() as session:
         await session.execute(
-            update(student_accounts)
+            update(table)
             .where(
-                student_accounts.c.username.in_(list(usernames)),
-                student_accounts.c.provisioned_at.is_(None),
+                table.c.username.in_(list(usernames)),
+                table.c.student_id == students.c.student_id,
             )
-            .values(provisioned_at=func.now())
+            .values(
+                provisioned_at=func.coalesce(table.c.provisioned_at, func.now()),
+                org_unit=students.c.school_code,
+                disabled_at=case(
+                    (students.c.status == "enrolled", None),
+                    else_=func.coalesce(table.c.disabled_at, func.now()),
+                ),
+            )
         )
 
 

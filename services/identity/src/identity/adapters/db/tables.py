@@ -227,6 +227,11 @@ student_accounts = Table(
     Column("school_code", String(10), nullable=False, index=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("provisioned_at", DateTime(timezone=True), nullable=True),
+    # The school the Keycloak account was last made for (its org_unit and group), and when it
+    # was disabled because the student left: a provisioning run brings accounts whose student
+    # moved or left since in line, whichever way the move was recorded.
+    Column("org_unit", String(10), nullable=True),
+    Column("disabled_at", DateTime(timezone=True), nullable=True),
     Column("activated_at", DateTime(timezone=True), nullable=True),
     Column("code_hash", String(64), nullable=True),
     Column("code_expires_at", DateTime(timezone=True), nullable=True),
