@@ -31,7 +31,6 @@ from identity.roster.wiring import roster_service
 from xinyu.identity.v1 import identity_pb2_grpc
 from xinyu_core.audit import OutboxAuditRecorder
 from xinyu_core.auth import build_token_verifier
-from xinyu_core.crypto import FieldCipher
 from xinyu_core.db import make_engine, make_session_factory
 from xinyu_core.grpc.server import GrpcServer, Registration, build_server
 from xinyu_core.messaging import (
@@ -81,9 +80,7 @@ def build(settings: IdentitySettings, tracer_provider: TracerProvider | None = N
         tracer_provider=tracer_provider,
     )
     protector = ResidentIdProtector(settings.resident_id_hash_key.get_secret_value().encode())
-    numbers = StudentNumberProtector(
-        protector, FieldCipher.from_hex(settings.field_encryption_key.get_secret_value())
-    )
+    numbers = StudentNumberProtector(protector, settings.field_cipher())
     units = SqlUnitOfWorkFactory(sessions, OutboxWriter(outbox, on_commit=relay.wake), numbers)
     servicer = IdentityServicer(
         StudentDirectory(units, protector),

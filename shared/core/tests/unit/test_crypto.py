@@ -60,3 +60,45 @@ def test_hex_keys_must_be_64_hex_characters(value: str) -> None:
 def test_hex_key_parses() -> None:
     assert FieldCipher.from_hex(KEY.hex()).decrypt(FieldCipher(KEY).encrypt(b"v", WHERE), WHERE)
     assert key_from_hex(KEY.hex().upper()) == KEY
+
+
+OLD = bytes(range(100, 132))
+
+
+def test_a_new_key_reads_old_values_and_writes_under_itself() -> None:
+    old = FieldCipher(OLD, key_id=1)
+    sealed = old.encrypt_text("G360702201001011234", WHERE)
+    rotated = FieldCipher(KEY, key_id=2, previous={1: OLD})
+
+    assert sealed[0] == 1
+    assert rotated.needs_rotation(sealed)
+    assert rotated.decrypt_text(sealed, WHERE) == "G360702201001011234"
+    again = rotated.reencrypt(sealed, WHERE)
+    assert again[0] == rotated.key_id == 2
+    assert not rotated.needs_rotation(again)
+    assert rotated.decrypt_text(again, WHERE) == "G360702201001011234"
+    # Once the old key is gone, what it made no longer reads; what the new one made does.
+    current_only = FieldCipher(KEY, key_id=2)
+    assert current_only.decrypt_text(again, WHERE) == "G360702201001011234"
+    with pytest.raises(DecryptionFailed, match="key 1"):
+        current_only.decrypt(sealed, WHERE)
+
+
+def test_previous_keys_are_read_from_settings_text() -> None:
+    text = f"1:{OLD.hex()}, 7:{bytes(32).hex()}"
+    cipher = FieldCipher.from_hex(KEY.hex(), key_id=9, previous=text)
+    assert cipher.key_id == 9
+    assert cipher.decrypt(FieldCipher(OLD, key_id=1).encrypt(b"v", WHERE), WHERE) == b"v"
+
+
+@pytest.mark.parametrize(
+    "text", ["1", "x:00", f"0:{KEY.hex()}", f"256:{KEY.hex()}", f"1:{KEY.hex()},1:{KEY.hex()}"]
+)
+def test_malformed_previous_keys_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="key"):
+        FieldCipher.from_hex(KEY.hex(), key_id=2, previous=text)
+
+
+def test_the_current_key_cannot_also_be_a_previous_one() -> None:
+    with pytest.raises(ValueError, match="both"):
+        FieldCipher(KEY, key_id=1, previous={1: OLD})
