@@ -258,16 +258,24 @@ class LoadInstrumentRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     DEFINITION_FIELD_NUMBER: _builtins.int
+    POLICY_FIELD_NUMBER: _builtins.int
     definition: _builtins.str
     """The definition in the shipped format, YAML or JSON."""
+    policy: _builtins.str
+    """The platform's suggested levels for its bands, cut-offs and critical rules, YAML or JSON
+    in the risk policy's per-instrument format: {bands: {<scale>: {<band>: green|yellow|
+    orange|red}}, cutoffs: {...}, critical: {<rule>: <level>}}. Every band and critical rule
+    needs a level; without them no result could suggest one.
+    """
     def __init__(
         self,
         *,
         definition: _builtins.str = ...,
+        policy: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["definition", b"definition"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["definition", b"definition", "policy", b"policy"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -400,6 +408,9 @@ class OpenCampaignRequest(_message.Message):
     kind: Global___CampaignKind.ValueType
     scope_code: _builtins.str
     consent_required_under_age: _builtins.int
+    """Unset: 14 (PIPL: personal information of children under 14 needs a guardian's consent).
+    0: no consent needed.
+    """
     @_builtins.property
     def school_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -421,13 +432,15 @@ class OpenCampaignRequest(_message.Message):
         opens_at: _timestamp_pb2.Timestamp | None = ...,
         closes_at: _timestamp_pb2.Timestamp | None = ...,
         batteries: _abc.Iterable[Global___Battery] | None = ...,
-        consent_required_under_age: _builtins.int = ...,
+        consent_required_under_age: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["closes_at", b"closes_at", "opens_at", b"opens_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_consent_required_under_age", b"_consent_required_under_age", "closes_at", b"closes_at", "consent_required_under_age", b"consent_required_under_age", "opens_at", b"opens_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["batteries", b"batteries", "closes_at", b"closes_at", "cohorts", b"cohorts", "consent_required_under_age", b"consent_required_under_age", "kind", b"kind", "name", b"name", "opens_at", b"opens_at", "school_codes", b"school_codes", "scope_code", b"scope_code"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_consent_required_under_age", b"_consent_required_under_age", "batteries", b"batteries", "closes_at", b"closes_at", "cohorts", b"cohorts", "consent_required_under_age", b"consent_required_under_age", "kind", b"kind", "name", b"name", "opens_at", b"opens_at", "school_codes", b"school_codes", "scope_code", b"scope_code"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__consent_required_under_age: _TypeAlias = _typing.Literal["consent_required_under_age"]  # noqa: Y015
+    _WhichOneofArgType__consent_required_under_age: _TypeAlias = _typing.Literal["_consent_required_under_age", b"_consent_required_under_age"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__consent_required_under_age) -> _WhichOneofReturnType__consent_required_under_age | None: ...
 
 Global___OpenCampaignRequest: _TypeAlias = OpenCampaignRequest  # noqa: Y015
 

@@ -1,0 +1,4 @@
+from screening.adapters.db.tables import metadata
+from xinyu_core.migrations import run_env
+
+run_env(metadata)
