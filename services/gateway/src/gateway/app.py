@@ -12,7 +12,15 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Span
 
 from gateway.config import GatewaySettings
-from gateway.routers import accounts, audit, health, organisation, rosters, students
+from gateway.routers import (
+    accounts,
+    audit,
+    health,
+    organisation,
+    rosters,
+    screening,
+    students,
+)
 from gateway.runtime import build_runtime
 
 # Concrete URLs carry ids (and whatever a caller typed into a path or query string); spans keep
@@ -49,6 +57,7 @@ def create_app(settings: GatewaySettings, tracer_provider: TracerProvider | None
     app.include_router(audit.router)
     app.include_router(rosters.router)
     app.include_router(accounts.router)
+    app.include_router(screening.router)
     FastAPIInstrumentor.instrument_app(
         app,
         tracer_provider=tracer_provider,

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import grpc
+import httpx
 from fastapi import HTTPException, Request, status
 
 from gateway.access import audit_denial
+from gateway.runtime import Runtime
 from xinyu_core.auth import Principal
 from xinyu_core.grpc.client import bearer_metadata
 from xinyu_core.grpc.server import FIELD_METADATA_KEY
+
+log = logging.getLogger(__name__)
 
 Response = TypeVar("Response")
 
@@ -43,6 +48,22 @@ async def ask(request: Request, principal: Principal, rpc: Any, message: Any) ->
     """Calls ``rpc(message)`` on the caller's behalf (their token forwarded) and translates
     a failure into the HTTP error a person should see."""
     return await call(request, principal, rpc(message, metadata=forwarded(principal)))
+
+
+async def own_token(rt: Runtime, purpose: str) -> str:
+    """The gateway's own service token (client credentials), for a call with no person's
+    Keycloak token behind it; 503 naming ``purpose`` when the gateway has no client."""
+    if rt.service_tokens is None:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, detail=f"{purpose} is not configured"
+        )
+    try:
+        return await rt.service_tokens.token()
+    except httpx.HTTPError as error:
+        log.warning("no service token", extra={"error_type": type(error).__name__})
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, detail="a platform service is unavailable; retry"
+        ) from error
 
 
 def _http_error(

@@ -22,10 +22,13 @@ class GatewaySettings(BaseSettings):
     port: int = 8080
     identity_target: str = "127.0.0.1:50061"
     archives_target: str = "127.0.0.1:50064"
+    screening_target: str = "127.0.0.1:50062"
     # Deadline for one call to a service; the gateway answers 503 rather than hang.
     backend_deadline_seconds: float = 5.0
-    # client_id/client_secret: the gateway's own client (`gateway`), used only to forward a
-    # student's account activation (the caller has no token yet).
+    # client_id/client_secret: the gateway's own client (`gateway`), used only for calls with no
+    # Keycloak token behind them: a student's account activation (no token yet), joining a
+    # screening sitting with its codes, and saving or submitting answers with a sitting token
+    # (which only screening can verify).
     keycloak: KeycloakSettings = KeycloakSettings()
     # The gateway writes only audit records (its denials) to Kafka, as principal "gateway".
     kafka: KafkaSettings = KafkaSettings()

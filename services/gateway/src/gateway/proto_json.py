@@ -1,5 +1,6 @@
 """Protobuf messages as the JSON the API documents: field names as in the proto, enums as
-their short lower-case names ("primary", not "SCHOOL_TYPE_PRIMARY"), every field present."""
+their short lower-case names ("primary", not "SCHOOL_TYPE_PRIMARY"), maps as objects, every
+field present."""
 
 from __future__ import annotations
 
@@ -40,11 +41,21 @@ def _value(field: Any, value: Any) -> Any:
     return value
 
 
+def _is_map(field: Any) -> bool:
+    # ``field`` as in :func:`_value`.
+    return bool(
+        field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type.GetOptions().map_entry
+    )
+
+
 def to_json(message: Message) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for field in message.DESCRIPTOR.fields:
         value = getattr(message, field.name)
-        if field.is_repeated:
+        if _is_map(field):
+            entry = field.message_type.fields_by_name["value"]  # type: ignore[union-attr]
+            result[field.name] = {key: _value(entry, item) for key, item in value.items()}
+        elif field.is_repeated:
             result[field.name] = [_value(field, item) for item in value]
         elif field.type == FieldDescriptor.TYPE_MESSAGE and not message.HasField(field.name):
             result[field.name] = None

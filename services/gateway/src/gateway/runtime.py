@@ -13,6 +13,7 @@ from gateway.config import GatewaySettings
 from xinyu.archives.v1 import archives_pb2_grpc
 from xinyu.audit.v1 import audit_pb2_grpc
 from xinyu.identity.v1 import accounts_pb2_grpc, identity_pb2_grpc, roster_pb2_grpc
+from xinyu.screening.v1 import screening_pb2_grpc
 from xinyu_core.audit import AuditRecorder, KafkaAuditRecorder
 from xinyu_core.auth import JwksCache, ServiceTokenSource, TokenVerifier
 from xinyu_core.grpc.client import open_channel
@@ -33,11 +34,13 @@ class Runtime:
     rosters: roster_pb2_grpc.RosterServiceStub
     accounts: accounts_pb2_grpc.StudentAccountServiceStub
     archives: archives_pb2_grpc.ArchivesServiceStub
+    screening: screening_pb2_grpc.ScreeningServiceStub
     # The gateway has no database: its refusals are produced straight to Kafka (acks=all).
     producer: AsyncProducer
     audit: AuditRecorder
     # The gateway's own client (GATEWAY_KEYCLOAK__CLIENT_ID/SECRET), for the one call made with
-    # no person's token: a student's account activation. None when not configured.
+    # no person's token: a student's account activation, joining a screening sitting with its
+    # codes, answers sent with a sitting token. None when not configured.
     service_tokens: ServiceTokenSource | None = None
 
     async def close(self) -> None:
@@ -70,6 +73,11 @@ def build_runtime(
             default_deadline_seconds=deadline,
             tracer_provider=tracer_provider,
         ),
+        "screening": open_channel(
+            settings.screening_target,
+            default_deadline_seconds=deadline,
+            tracer_provider=tracer_provider,
+        ),
     }
     producer = AsyncProducer(build_producer(settings.kafka, client_id=SERVICE))
     return Runtime(
@@ -83,6 +91,7 @@ def build_runtime(
         rosters=roster_pb2_grpc.RosterServiceStub(channels["identity"]),
         accounts=accounts_pb2_grpc.StudentAccountServiceStub(channels["identity"]),
         archives=archives_pb2_grpc.ArchivesServiceStub(channels["archives"]),
+        screening=screening_pb2_grpc.ScreeningServiceStub(channels["screening"]),
         producer=producer,
         audit=KafkaAuditRecorder(
             SERVICE, producer, send_timeout_seconds=settings.audit_send_timeout_seconds

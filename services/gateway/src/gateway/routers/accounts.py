@@ -10,23 +10,19 @@ identity accepts for it. Afterwards the student signs in to Keycloak like anybod
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime
 from typing import Annotated
 
-import httpx
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field
 
 from gateway.access import allow
-from gateway.backend import ask, call
+from gateway.backend import ask, call, own_token
 from gateway.runtime import Runtime, runtime
 from xinyu.identity.v1 import accounts_pb2 as pb
 from xinyu_core.audit import ANONYMOUS
 from xinyu_core.auth import Principal
 from xinyu_core.grpc.client import bearer_metadata
-
-log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["student accounts"])
 
@@ -109,17 +105,7 @@ async def activate_account(
     password (12+ characters with a digit, upper and lower case and a special character). Open
     to callers without a token; 403 for a wrong, used or expired code or an unknown login name
     (they read alike), 429 once a login name is locked after 5 wrong codes."""
-    if rt.service_tokens is None:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, detail="account activation is not configured"
-        )
-    try:
-        token = await rt.service_tokens.token()
-    except httpx.HTTPError as error:
-        log.warning("no service token for activation", extra={"error_type": type(error).__name__})
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, detail="a platform service is unavailable; retry"
-        ) from error
+    token = await own_token(rt, "account activation")
     message = pb.ActivateStudentAccountRequest(
         login_name=body.login_name,
         activation_code=body.activation_code,
