@@ -9,6 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import and_, case, delete, func, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -248,7 +249,7 @@ class SqlScreening:
             select(consents.c.student_id, consents.c.granted)
             .where(consents.c.campaign_id == campaign_id)
             .where(consents.c.student_id.in_(list(student_ids)))
-            .distinct(consents.c.student_id)
+            .ext(distinct_on(consents.c.student_id))
             .order_by(consents.c.student_id, consents.c.recorded_at.desc())
         )
         return {r.student_id for r in await self._rows(latest) if r.granted}
@@ -458,7 +459,7 @@ class SqlScreening:
         latest = await self._rows(
             select(results)
             .where(results.c.school_code == school_code)
-            .distinct(results.c.student_id)
+            .ext(distinct_on(results.c.student_id))
             .order_by(results.c.student_id, results.c.submitted_at.desc())
         )
         seen = {r.submission_id for r in rows}
