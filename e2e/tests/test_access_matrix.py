@@ -12,6 +12,18 @@ import httpx
 import pytest
 
 from xinyu_e2e import GATEWAY_URL, auth
+from xinyu_e2e.screening import (
+    PHQ_A,
+    campaign_body,
+    ensure_screening_world,
+    join,
+    ok,
+    open_campaign,
+    phq_a_answers,
+    sitting_auth,
+    start_sitting,
+    submission,
+)
 from xinyu_e2e.seed import DEMO_COUNTY, DEMO_SCHOOL, DEMO_STUDENTS, DemoWorld, ensure_demo_world
 
 pytestmark = pytest.mark.e2e
@@ -43,7 +55,45 @@ def world() -> Iterator[tuple[httpx.Client, DemoWorld]]:
         yield client, ensure_demo_world(client)
 
 
-def body_for(method: str, path: str) -> dict[str, Any] | None:
+@pytest.fixture(scope="module")
+def screening(world: tuple[httpx.Client, DemoWorld]) -> dict[str, str]:
+    """The screening rows' placeholders: a campaign for the demo school, a flagged result of a
+    student of the junior class in it, the guardian-informing task it raised, and a spare
+    campaign to close. Built only when a screening row runs."""
+    client, _ = world
+    screening_world = ensure_screening_world(client)
+    campaign = open_campaign(client)
+    sitting = start_sitting(client, campaign, screening_world.class_code)
+    student = screening_world.student(0)
+    token = ok(join(client, sitting["sitting"]["join_code"], sitting["codes"][student]))[
+        "sitting_token"
+    ]
+    flagged = submission(phq_a_answers(item9=1))
+    ok(
+        client.post(
+            "/v1/screening/sittings/submissions", json=flagged, headers=sitting_auth(token)
+        ),
+        201,
+    )
+    result = flagged["submission_id"]
+    tasks = ok(
+        client.get(
+            f"/v1/screening/schools/{DEMO_SCHOOL}/guardian-tasks", headers=auth("psych.teacher")
+        )
+    )["tasks"]
+    task = next(t["task_id"] for t in tasks if t["submission_id"] == result)
+    return {
+        "class": screening_world.class_code,
+        "campaign": campaign,
+        "result": result,
+        "task": task,
+        "spare": open_campaign(client),
+    }
+
+
+def body_for(method: str, path: str, ids: dict[str, str]) -> dict[str, Any] | None:
+    if path.startswith("/v1/screening/"):
+        return screening_body_for(method, path, ids)
     if method != "POST":
         return None
     if path == "/v1/schools":
@@ -81,6 +131,30 @@ def body_for(method: str, path: str) -> dict[str, Any] | None:
     raise AssertionError(f"no body known for POST {path}")
 
 
+def screening_body_for(method: str, path: str, ids: dict[str, str]) -> dict[str, Any] | None:
+    if method == "GET" or path.endswith("/close"):
+        return None
+    if path == "/v1/screening/instruments":
+        return {"definition": "id: not-a-definition"}
+    if path == "/v1/screening/campaigns":
+        return campaign_body("matrix")
+    if path.endswith("/consents"):
+        return {"student_id": ids["child"], "granted": True}
+    if path == "/v1/screening/sittings":
+        return {"campaign_id": ids["campaign"], "class_code": ids["class"]}
+    if path == "/v1/screening/sittings/join":
+        return {"join_code": "ZZZZZZ", "personal_code": "ZZZZZZ"}
+    if path == "/v1/screening/sittings/answers":
+        return {**PHQ_A, "answers": {"q1": 0}}
+    if path == "/v1/screening/sittings/submissions":
+        return submission(phq_a_answers())
+    if path.endswith("/confirmation"):
+        return {"level": "red", "reason": "matrix: confirmed again"}
+    if path.endswith("/completion"):
+        return {"note": "matrix: the mother was phoned"}
+    raise AssertionError(f"no body known for {method} {path}")
+
+
 def test_matrix_covers_every_demo_role() -> None:
     users = {user for _, user, _ in CASES}
     assert {"city.admin", "head.teacher", "guardian.demo", "police.zhanggong", "none"} <= users
@@ -89,14 +163,24 @@ def test_matrix_covers_every_demo_role() -> None:
 
 @pytest.mark.parametrize(("request_line", "user", "expected"), CASES)
 def test_cell(
-    world: tuple[httpx.Client, DemoWorld], request_line: str, user: str, expected: int
+    world: tuple[httpx.Client, DemoWorld],
+    request: pytest.FixtureRequest,
+    request_line: str,
+    user: str,
+    expected: int,
 ) -> None:
     client, demo = world
     method, target = request_line.split(" ", 1)
-    target = target.format(
-        child=demo.student(0), other=demo.student(2), school=DEMO_SCHOOL, county=DEMO_COUNTY
-    )
+    ids = {
+        "child": demo.student(0),
+        "other": demo.student(2),
+        "school": DEMO_SCHOOL,
+        "county": DEMO_COUNTY,
+    }
+    if target.startswith("/v1/screening/"):
+        ids.update(request.getfixturevalue("screening"))
+    target = target.format(**ids)
     path = target.split("?", 1)[0]
     headers = {} if user == "none" else auth(user)
-    reply = client.request(method, target, json=body_for(method, path), headers=headers)
+    reply = client.request(method, target, json=body_for(method, path, ids), headers=headers)
     assert reply.status_code == expected, f"{user} {request_line}: {reply.text}"
