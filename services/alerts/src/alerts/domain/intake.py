@@ -1,0 +1,222 @@
+"""Where alerts come from: screening (a flagged item, a confirmed high level), a person's
+report, and partner units (R12). A partner's report that names its student exactly becomes an
+alert at the student's current school; anything uncertain becomes a human review task — never a
+drop; a repeat of the same external id changes nothing; a malformed message raises a review
+task beside its dead letter. Every report gets receipts on the unit's receipt topic."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from alerts.domain.events import Receipt
+from alerts.domain.model import (
+    REVIEW_KIND_OF_MATCH,
+    Alert,
+    Category,
+    MatchOutcome,
+    ReceiptStatus,
+    ReviewKind,
+    ReviewTask,
+    Severity,
+    Source,
+    StudentPlace,
+    UnitReport,
+    unit_code,
+)
+from alerts.domain.ports import Clock, StudentMatcher, Tx
+from alerts.domain.routing import Router
+
+SCREENING_REF = "screening"
+
+
+@dataclass(frozen=True)
+class ScreeningSignal:
+    """A flagged result or a confirmed level, as screening announced it."""
+
+    student: StudentPlace
+    submission_id: str
+    flagged: bool
+    # Screening's risk level name ("orange", "red"…), for confirmed levels.
+    risk_level: str
+    at: datetime
+
+
+class Intake:
+    def __init__(
+        self,
+        router: Router,
+        matcher: StudentMatcher,
+        clock: Clock,
+        new_id: Callable[[], UUID] = uuid4,
+    ) -> None:
+        self._router = router
+        self._matcher = matcher
+        self._clock = clock
+        self._new_id = new_id
+
+    # --- screening -------------------------------------------------------------------------
+
+    async def on_screening(self, tx: Tx, signal: ScreeningSignal) -> Alert | None:
+        policy = self._router.policy
+        if signal.flagged:
+            severity: Severity | None = policy.screening_flagged
+        else:
+            severity = policy.screening_confirmed(signal.risk_level)
+        if severity is None:
+            return None  # a level the policy does not alert on (green, yellow by default)
+        alert = Alert(
+            alert_id=self._new_id(),
+            student=signal.student,
+            severity=severity,
+            source=Source.SCREENING,
+            source_ref=SCREENING_REF,
+            category=Category.SCREENING_FLAG if signal.flagged else Category.OTHER,
+            raised_at=self._clock.now(),
+        )
+        return await self._router.raise_alert(tx, alert)
+
+    # --- partner units ---------------------------------------------------------------------
+
+    async def on_unit_report(self, tx: Tx, report: UnitReport) -> Alert | ReviewTask | None:
+        """One validated partner report. None: a repeat of an external id already handled."""
+        if not await tx.record_unit_report(report):
+            return None
+        now = self._clock.now()
+        await tx.emit(
+            self._receipt(
+                report.unit,
+                report.external_id,
+                ReceiptStatus.RECEIVED,
+                now,
+                reference=report.report_id,
+            )
+        )
+        match = await self._matcher.match(
+            report.student_number, report.resident_id, report.full_name
+        )
+        if match.outcome is MatchOutcome.EXACT and match.student is not None:
+            alert = Alert(
+                alert_id=self._new_id(),
+                student=match.student,
+                severity=self._router.policy.unit_severity(report.category, report.severity_hint),
+                source=Source.UNIT,
+                source_ref=report.unit,
+                category=report.category,
+                raised_at=now,
+                description=report.description,
+                unit_report_id=report.report_id,
+            )
+            await self._router.raise_alert(tx, alert)
+            await tx.link_unit_report(
+                report.report_id, alert_id=alert.alert_id, review_task_id=None
+            )
+            await tx.emit(
+                self._receipt(
+                    report.unit,
+                    report.external_id,
+                    ReceiptStatus.MATCHED,
+                    now,
+                    reference=report.report_id,
+                )
+            )
+            return alert
+        kind = REVIEW_KIND_OF_MATCH.get(match.outcome, ReviewKind.UNCERTAIN)
+        task = ReviewTask(
+            task_id=self._new_id(),
+            kind=kind,
+            unit=report.unit,
+            scope_code=unit_code(report.unit),
+            external_id=report.external_id,
+            reason=match.reason or kind.value,
+            created_at=now,
+            raw=report.raw,
+            unit_report_id=report.report_id,
+            category=report.category,
+            severity_hint=report.severity_hint,
+            description=report.description,
+        )
+        await tx.add_review(task)
+        await tx.link_unit_report(report.report_id, alert_id=None, review_task_id=task.task_id)
+        await tx.emit(
+            self._receipt(
+                report.unit,
+                report.external_id,
+                ReceiptStatus.IN_REVIEW,
+                now,
+                reason=kind.value,
+                reference=report.report_id,
+            )
+        )
+        return task
+
+    async def on_malformed(
+        self, tx: Tx, unit: str, position: str, raw: bytes, reason: str
+    ) -> ReviewTask | None:
+        """A message that failed validation (it is already in the DLQ). None: this position
+        already has its task (a redelivery)."""
+        now = self._clock.now()
+        external_id = external_id_of(raw)
+        task = ReviewTask(
+            task_id=self._new_id(),
+            kind=ReviewKind.MALFORMED,
+            unit=unit,
+            scope_code=unit_code(unit),
+            external_id=external_id,
+            reason=reason,
+            created_at=now,
+            raw=raw,
+            position=position,
+        )
+        if not await tx.add_review(task):
+            return None
+        await tx.emit(
+            self._receipt(
+                unit,
+                external_id,
+                ReceiptStatus.REJECTED,
+                now,
+                reason=reason,
+                reference=task.task_id,
+            )
+        )
+        return task
+
+    def _receipt(
+        self,
+        unit: str,
+        external_id: str,
+        status: ReceiptStatus,
+        at: datetime,
+        *,
+        reason: str = "",
+        reference: UUID | None = None,
+    ) -> Receipt:
+        return Receipt(self._new_id(), unit, external_id, status, at, reason, reference)
+
+    def closed_receipt(self, unit: str, external_id: str, reason: str) -> Receipt:
+        return self._receipt(
+            unit, external_id, ReceiptStatus.CLOSED, self._clock.now(), reason=reason
+        )
+
+
+def external_id_of(raw: bytes) -> str:
+    """The unit's external id of a message that failed validation, if it can be read at all
+    and looks like one (it is echoed in the receipt, so nothing else is taken from it)."""
+    try:
+        document: Any = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    value = document.get("external_id") if isinstance(document, dict) else None
+    if (
+        isinstance(value, str)
+        and 0 < len(value) <= 100
+        and value.isascii()
+        and all(ch.isalnum() or ch in "._:-" for ch in value)
+    ):
+        return value
+    return ""

@@ -1,0 +1,189 @@
+"""Routing and escalation (R6, R10): an alert is told to the people the policy names for its
+severity, level by level, with responders resolved through identity at the moment of routing;
+an unacknowledged alert escalates when its deadline passes, from a timer stored with it, so a
+restart loses nothing."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from uuid import UUID, uuid4
+
+from alerts.domain.events import AlertEscalated, AlertRaised, CaseOpened, NotificationRequested
+from alerts.domain.model import (
+    Alert,
+    AlertStatus,
+    Case,
+    Level,
+    Notification,
+    Responders,
+    Routing,
+    StudentPlace,
+    Timer,
+)
+from alerts.domain.policy import Policy
+from alerts.domain.ports import Clock, ResponderDirectory, Tx
+
+logger = logging.getLogger(__name__)
+
+OWNER_ROLE = "psych_teacher"
+
+
+def new_case_id() -> str:
+    return f"case-{uuid4()}"
+
+
+class Router:
+    def __init__(
+        self,
+        policy: Policy,
+        responders: ResponderDirectory,
+        clock: Clock,
+        *,
+        channel: str,
+        new_id: Callable[[], UUID] = uuid4,
+    ) -> None:
+        self._policy = policy
+        self._responders = responders
+        self._clock = clock
+        self._channel = channel
+        self._new_id = new_id
+
+    @property
+    def policy(self) -> Policy:
+        return self._policy
+
+    @property
+    def responders(self) -> ResponderDirectory:
+        return self._responders
+
+    async def raise_alert(self, tx: Tx, alert: Alert) -> Alert:
+        """Store a new alert, route it to its first level, and open a crisis case if the policy
+        says so for its severity (R9). All in the caller's transaction."""
+        directory = await self._responders.responders(alert.student.student_id)
+        if directory is not None:
+            # Identity's answer is the student's place now (a transfer moves the alert too).
+            alert.student = directory.student
+        await tx.add_alert(alert)
+        ladder = self._policy.ladder(alert.severity)
+        # A protected report (R23) always has a case: its owner is the one person who may know
+        # the reporter.
+        if ladder.opens_case or alert.protected:
+            await self._open_case(tx, alert, directory)
+        await self._route(tx, alert, 0, directory, reason="raised")
+        await tx.save_alert(alert)
+        await tx.emit(AlertRaised(alert))
+        return alert
+
+    async def _open_case(self, tx: Tx, alert: Alert, directory: Responders | None) -> None:
+        owners = (
+            directory.at(Level.SCHOOL, frozenset({OWNER_ROLE})) if directory is not None else []
+        )
+        case = Case(
+            case_id=new_case_id(),
+            alert_id=alert.alert_id,
+            student=alert.student,
+            # Without a psychology teacher the case waits for one to take it (OpenCase by staff).
+            owner=owners[0].username if owners else "",
+            opened_at=self._clock.now(),
+        )
+        alert.case_id = case.case_id
+        await tx.add_case(case)
+        await tx.emit(CaseOpened(case))
+
+    async def escalate_due(self, tx: Tx, limit: int = 50) -> int:
+        """Claims due timers (``FOR UPDATE SKIP LOCKED``: replicas share the work) and moves
+        each still-unacknowledged alert up its ladder. Returns how many timers it handled."""
+        timers = await tx.claim_due_timers(self._clock.now(), limit)
+        for timer in timers:
+            await self._fire(tx, timer)
+        return len(timers)
+
+    async def _fire(self, tx: Tx, timer: Timer) -> None:
+        alert = await tx.get_alert(timer.alert_id, for_update=True)
+        if alert is None or alert.status is not AlertStatus.OPEN:
+            await tx.clear_timer(timer.alert_id)
+            return
+        if timer.level_index != alert.level_index:  # a stale timer: the alert moved on
+            await tx.clear_timer(timer.alert_id)
+            return
+        from_level = alert.level
+        directory = await self._responders.responders(alert.student.student_id)
+        steps = self._policy.ladder(alert.severity).steps
+        if alert.level_index + 1 < len(steps):
+            reason = "escalated"
+            await self._route(tx, alert, alert.level_index + 1, directory, reason=reason)
+        else:
+            reason = "reminded"
+            await self._route(tx, alert, alert.level_index, directory, reason=reason, remind=True)
+        await tx.save_alert(alert)
+        assert alert.level is not None
+        await tx.emit(AlertEscalated(alert, from_level, alert.level, self._clock.now(), reason))
+
+    async def _route(
+        self,
+        tx: Tx,
+        alert: Alert,
+        index: int,
+        directory: Responders | None,
+        *,
+        reason: str,
+        remind: bool = False,
+    ) -> None:
+        """Tell the step at ``index``; a step with nobody to tell is recorded and skipped."""
+        ladder = self._policy.ladder(alert.severity)
+        now = self._clock.now()
+        while True:
+            step = ladder.steps[index]
+            people = []
+            if directory is not None:
+                for level, roles in step.notify.items():
+                    people.extend(directory.at(level, roles))
+            is_last = index + 1 >= len(ladder.steps)
+            if not people and not is_last:
+                await tx.add_routing(
+                    Routing(alert.alert_id, step.level, now, 0, "skipped-no-responders")
+                )
+                index += 1
+                continue
+            break
+        wait = ladder.remind_every if remind else step.acknowledge_within
+        due = now + wait
+        alert.level_index = index
+        alert.level = step.level
+        alert.acknowledge_by = due
+        for person in people:
+            notification = Notification(
+                notification_id=self._new_id(),
+                alert_id=alert.alert_id,
+                student_id=alert.student.student_id,
+                level=person.level,
+                role=person.role,
+                recipient=person.username,
+                channel=self._channel,
+                requested_at=now,
+                acknowledge_by=due,
+            )
+            await tx.add_notification(notification)
+            await tx.emit(
+                NotificationRequested(
+                    notification, alert.severity, alert.category, alert.student.school_code
+                )
+            )
+        if not people:
+            # The top of the ladder holds nobody either: recorded, and the timer keeps trying.
+            logger.warning(
+                "no responders at the last level",
+                extra={"alert_id": str(alert.alert_id), "level": step.level.value},
+            )
+        await tx.add_routing(Routing(alert.alert_id, step.level, now, len(people), reason))
+        await tx.set_timer(Timer(alert.alert_id, index, due))
+
+
+def place_of(student_id: UUID, school_code: str, county_code: str, class_code: str) -> StudentPlace:
+    return StudentPlace(student_id, school_code, county_code, class_code)
+
+
+def now_or(value: datetime | None, clock: Clock) -> datetime:
+    return value if value is not None else clock.now()
