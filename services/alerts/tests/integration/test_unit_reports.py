@@ -1,0 +1,257 @@
+"""Partner units' reports through the real broker and PostgreSQL: a good report becomes an
+alert and receipts, a malformed one a dead letter with its reason and a review task, a repeat
+nothing, a unit writing another unit's topic is refused by the broker, and a burst (optionally
+across a broker restart) is accounted for exactly once. identity is a fake here (its own
+integration tests cover MatchStudent); the benchmark uses the real one."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from alerts_fakes import FakeMatcher, FakeResponders, place
+from alerts_stack import (
+    CYBERSPACE,
+    CYBERSPACE_TOPIC,
+    POLICE,
+    POLICE_TOPIC,
+    Probe,
+    UnitProducer,
+    document,
+    encode,
+    settings_for,
+    throwaway_schema,
+)
+from confluent_kafka import KafkaError
+from sqlalchemy import func, select
+
+from alerts.adapters.db.tables import alerts, notifications, review_tasks, unit_reports
+from alerts.bootstrap import Alerts, build_units_consumer
+from alerts.domain.model import Match, MatchOutcome
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[4]
+RECEIPTS = f"alerts.{POLICE}.receipt.v1"
+DLQ = f"{POLICE_TOPIC}.dlq"
+
+
+@dataclass
+class Running:
+    alerts: Alerts
+    matcher: FakeMatcher
+    responders: FakeResponders
+    tasks: list[asyncio.Task[None]]
+
+    def good_number(self) -> str:
+        number = f"G{uuid.uuid4().int % 10**18:018d}"
+        student = place()
+        self.responders.enrol(student)
+        self.matcher.by_number[number] = Match(MatchOutcome.EXACT, student)
+        return number
+
+    async def count(self, table, **where: object) -> int:  # type: ignore[no-untyped-def]
+        async with self.alerts.core.sessions() as session:
+            query = select(func.count()).select_from(table)
+            for column, value in where.items():
+                query = query.where(table.c[column] == value)
+            return int(await session.scalar(query) or 0)
+
+    async def wait(self, table, count: int, within: float = 30.0, **where: object) -> int:  # type: ignore[no-untyped-def]
+        found = 0
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            found = await self.count(table, **where)
+            if found >= count:
+                return found
+            await asyncio.sleep(0.2)
+        return found
+
+
+@pytest.fixture
+async def running() -> AsyncIterator[Running]:
+    async with throwaway_schema("alerts_units") as schema:
+        settings = settings_for(schema)
+        group = f"alerts.units.tests-{uuid.uuid4().hex[:12]}"
+        probe = Probe("alerts")
+        probe.start_group_at_end(group, [POLICE_TOPIC, CYBERSPACE_TOPIC])
+        probe.close()
+        matcher, responders = FakeMatcher(), FakeResponders()
+        built = build_units_consumer(
+            settings, group_id=group, instances=1, matcher=matcher, responders=responders
+        )
+        tasks = [asyncio.create_task(job()) for job in built.background()]
+        try:
+            yield Running(built, matcher, responders, tasks)
+        finally:
+            built.stop()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await built.close()
+
+
+def receipts_for(external_id: str, since: dict[int, int], wanted: int) -> list[dict[str, str]]:
+    probe = Probe(POLICE)
+    try:
+        records = probe.read(
+            RECEIPTS,
+            since,
+            until=lambda found: (
+                sum(json.loads(r.value).get("external_id") == external_id for r in found) >= wanted
+            ),
+            timeout=30,
+        )
+    finally:
+        probe.close()
+    return [
+        json.loads(r.value)
+        for r in records
+        if json.loads(r.value).get("external_id") == external_id
+    ]
+
+
+def ends(topic: str, user: str = "alerts") -> dict[int, int]:
+    probe = Probe(user)
+    try:
+        return probe.ends(topic)
+    finally:
+        probe.close()
+
+
+async def test_a_good_report_becomes_an_alert_told_to_the_psychology_teacher_with_receipts(
+    running: Running,
+) -> None:
+    since = ends(RECEIPTS, POLICE)
+    external_id = f"P-{uuid.uuid4().hex[:10]}"
+    unit = UnitProducer(POLICE)
+    unit.send(POLICE_TOPIC, encode(document(external_id, number=running.good_number())))
+    assert unit.flush() == 0
+    assert not unit.errors
+    assert await running.wait(alerts, 1, source_ref=POLICE) == 1
+    assert await running.count(notifications, recipient="psych.teacher") == 1
+    statuses = [r["status"] for r in receipts_for(external_id, since, 2)]
+    assert statuses == ["received", "matched"]
+
+
+async def test_malformed_json_goes_to_the_dlq_with_its_reason_and_raises_a_review_task(
+    running: Running,
+) -> None:
+    since = ends(DLQ)
+    marker = uuid.uuid4().hex
+    unit = UnitProducer(POLICE)
+    unit.send(POLICE_TOPIC, f'{{"external_id": "P-{marker}", "category": '.encode())
+    assert unit.flush() == 0
+    assert await running.wait(review_tasks, 1, kind="malformed") == 1
+    probe = Probe("alerts")
+    try:
+        letters = probe.read(
+            DLQ, since, until=lambda found: any(marker.encode() in r.value for r in found)
+        )
+    finally:
+        probe.close()
+    (letter,) = [r for r in letters if marker.encode() in r.value]
+    assert letter.headers["x-dlq-reason"] == "undecodable:not-json"
+    assert letter.headers["x-dlq-original-topic"] == POLICE_TOPIC
+    # The raw message is kept encrypted with the task, never in clear.
+    async with running.alerts.core.sessions() as session:
+        raw = await session.scalar(select(review_tasks.c.raw_enc))
+    assert raw is not None
+    assert marker.encode() not in raw
+
+
+async def test_an_unknown_student_becomes_a_review_task_never_a_drop(running: Running) -> None:
+    since = ends(RECEIPTS, POLICE)
+    external_id = f"P-{uuid.uuid4().hex[:10]}"
+    unit = UnitProducer(POLICE)
+    unit.send(POLICE_TOPIC, encode(document(external_id, number="G360702200001010000")))
+    assert unit.flush() == 0
+    assert await running.wait(review_tasks, 1, kind="no_match") == 1
+    assert await running.count(alerts) == 0
+    assert [r["status"] for r in receipts_for(external_id, since, 2)] == ["received", "in_review"]
+
+
+async def test_a_repeat_of_the_same_external_id_changes_nothing(running: Running) -> None:
+    external_id = f"P-{uuid.uuid4().hex[:10]}"
+    body = encode(document(external_id, number=running.good_number()))
+    unit = UnitProducer(POLICE)
+    unit.send(POLICE_TOPIC, body)
+    unit.send(POLICE_TOPIC, body)
+    marker = f"P-{uuid.uuid4().hex[:10]}"  # a later message: once it is in, both were read
+    unit.send(POLICE_TOPIC, encode(document(marker, number=running.good_number())))
+    assert unit.flush() == 0
+    assert await running.wait(unit_reports, 1, external_id=marker) == 1
+    await asyncio.sleep(1.0)
+    assert await running.count(unit_reports, external_id=external_id) == 1
+    assert await running.count(alerts) == 2
+
+
+def test_a_unit_writing_another_units_topic_is_refused_by_the_broker() -> None:
+    unit = UnitProducer(CYBERSPACE, timeout_ms=10_000)
+    unit.send(POLICE_TOPIC, encode(document("C-1", number="G360702200001010000")))
+    unit.flush(30)
+    assert [e.code() for e in unit.errors] == [KafkaError.TOPIC_AUTHORIZATION_FAILED]
+
+
+def restart_kafka() -> None:
+    subprocess.run(
+        [str(ROOT / "infra/local/stack"), "ctl", "restart", "kafka"],
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
+
+
+async def test_a_burst_is_accounted_for_exactly_once(running: Running) -> None:
+    """alerts + review tasks (which include one per dead letter) = messages sent, each once.
+    With ALERTS_TEST_RESTART_BROKER=1 the local broker is restarted in the middle of the burst
+    (it disturbs every other user of the broker for ~10 s, so it is opt-in)."""
+    restart = os.environ.get("ALERTS_TEST_RESTART_BROKER") == "1"
+    total = 300 if restart else 150
+    marker = uuid.uuid4().hex[:8]
+    unit = UnitProducer(POLICE)
+    good, unknown, malformed = 0, 0, 0
+    restarter: threading.Thread | None = None
+    for n in range(total):
+        external_id = f"B-{marker}-{n}"
+        if n % 10 == 7:
+            unit.send(POLICE_TOPIC, f'{{"external_id": "{external_id}", '.encode())
+            malformed += 1
+        elif n % 10 == 3:
+            unit.send(POLICE_TOPIC, encode(document(external_id, number="G360702200001010000")))
+            unknown += 1
+        else:
+            unit.send(POLICE_TOPIC, encode(document(external_id, number=running.good_number())))
+            good += 1
+        if n % 20 == 19:
+            unit.send(POLICE_TOPIC, encode(document(f"B-{marker}-{n - 1}", number="x" * 8)))
+        if restart and n == total // 2:
+            restarter = threading.Thread(target=restart_kafka)
+            restarter.start()
+        if n % 25 == 0:
+            await asyncio.sleep(0.05)
+    if restarter is not None:
+        await asyncio.to_thread(restarter.join)
+    assert await asyncio.to_thread(unit.flush) == 0
+    assert not unit.errors
+    within = 240.0 if restart else 90.0
+    accounted = 0
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        accounted = await running.count(alerts) + await running.count(review_tasks)
+        if accounted >= total:
+            break
+        await asyncio.sleep(0.5)
+    await asyncio.sleep(2.0)  # nothing more may arrive: a second copy would show now
+    assert await running.count(alerts) == good
+    assert await running.count(review_tasks, kind="no_match") == unknown
+    assert await running.count(review_tasks, kind="malformed") == malformed
+    assert await running.count(review_tasks) + await running.count(alerts) == total
+    assert await running.count(unit_reports) == good + unknown
