@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from screening.adapters.clients.identity import GrpcIdentity
+from screening.adapters.db.answers import PgAnswerStore
 from screening.adapters.db.repository import SqlStore
 from screening.adapters.db.tables import outbox
 from screening.api.servicer import ScreeningServicer
@@ -113,7 +114,7 @@ def build(
     servicer = ScreeningServicer(
         shelf,
         Campaigns(store, shelf, identity, clock),
-        Sittings(store, shelf, identity, keys, sealer, clock, rules),
+        Sittings(store, shelf, identity, PgAnswerStore(engine, writer), keys, sealer, clock, rules),
         Results(
             store,
             identity,

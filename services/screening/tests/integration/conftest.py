@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from fakes import World
 from storage_support import DATABASE_URL, Database
 
+from screening.adapters.db.answers import PgAnswerStore
 from screening.adapters.db.repository import SqlStore
 from screening.adapters.db.tables import metadata, outbox
 from screening.domain.campaigns import Campaigns
@@ -83,8 +84,10 @@ def world(database: Database) -> World:
     world.store = store  # type: ignore[assignment]
     world.shelf = InstrumentShelf(catalogue, load_policy(catalogue), store, world.clock)
     world.campaigns = Campaigns(store, world.shelf, world.identity, world.clock)
+    # SubmitAnswers on its production path: psycopg's own connection from the same pool.
+    answers = PgAnswerStore(database.engine, writer)
     world.sittings = Sittings(
-        store, world.shelf, world.identity, world.keys, world.sealer, world.clock
+        store, world.shelf, world.identity, answers, world.keys, world.sealer, world.clock
     )
     world.results = Results(store, world.identity, world.sealer, world.clock)
     return world

@@ -180,10 +180,10 @@ class FakeRepository:
         key = (draft.campaign_id, draft.student_id, draft.instrument.instrument_id)
         self.t.drafts[key] = draft
 
-    async def delete_draft(self, campaign_id: UUID, student_id: UUID, instrument_id: str) -> None:
-        self.t.drafts.pop((campaign_id, student_id, instrument_id), None)
-
     async def add_result(self, result: Result) -> bool:
+        self.t.drafts.pop(
+            (result.campaign_id, result.student_id, result.instrument.instrument_id), None
+        )
         if result.submission_id in self.t.results:
             return False
         for r in self.t.results.values():
@@ -396,7 +396,13 @@ class World:
         self.keys = SittingKeys(b"unit-test-sitting-key-0123456789")
         self.campaigns = Campaigns(self.store, self.shelf, self.identity, self.clock)
         self.sittings = Sittings(
-            self.store, self.shelf, self.identity, self.keys, self.sealer, self.clock
+            self.store,
+            self.shelf,
+            self.identity,
+            self.store,
+            self.keys,
+            self.sealer,
+            self.clock,
         )
         self.results = Results(self.store, self.identity, self.sealer, self.clock)
         self.identity.relationships[HEAD.subject] = (

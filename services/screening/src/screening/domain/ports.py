@@ -81,15 +81,6 @@ class ScreeningRepository(Protocol):
 
     async def save_draft(self, draft: Draft) -> None: ...
 
-    async def delete_draft(
-        self, campaign_id: UUID, student_id: UUID, instrument_id: str
-    ) -> None: ...
-
-    async def add_result(self, result: Result) -> bool:
-        """Stores the result unless its submission id, or a result of the same campaign,
-        student and instrument, exists already; True when stored."""
-        ...
-
     async def result(self, submission_id: UUID) -> Result | None: ...
 
     async def result_for(
@@ -154,6 +145,28 @@ class ScreeningRepository(Protocol):
         """Records an allowed read of a sensitive section in this transaction; raises when it
         cannot, so the read fails with it."""
         ...
+
+
+class AnswerRepository(Protocol):
+    """The part of the repository that SubmitAnswers uses (its hot path may be leaner)."""
+
+    async def seat(self, sitting_id: UUID, student_id: UUID) -> SittingSeat | None: ...
+
+    async def result(self, submission_id: UUID) -> Result | None: ...
+
+    async def add_result(self, result: Result) -> bool:
+        """Stores the result unless its submission id, or a result of the same campaign,
+        student and instrument, exists already; True when stored. The student's saved draft
+        of the instrument is discarded either way."""
+        ...
+
+    async def publish(self, event: DomainEvent) -> None: ...
+
+    async def open_task(self, task: GuardianTask) -> None: ...
+
+
+class AnswerStore(Protocol):
+    def __call__(self) -> AbstractAsyncContextManager[AnswerRepository]: ...
 
 
 class Store(Protocol):

@@ -94,31 +94,41 @@ class OutboxWriter:
         self._on_commit = on_commit
         self._listening_key = f"xinyu.outbox.{table.fullname}.on_commit"
 
-    async def add(self, session: AsyncSession, topic: str, message: Message) -> uuid.UUID:
-        """Store ``message`` for ``topic``; its ``meta`` must be complete (see ``events.stamp``)."""
+    def row(self, topic: str, message: Message) -> dict[str, Any]:
+        """The checked outbox row of ``message`` for ``topic`` (its ``meta`` must be complete,
+        see ``events.stamp``), with the current trace in its headers. :meth:`add` stores it;
+        a hot path that writes through the driver's own connection inserts it in its
+        transaction and calls :meth:`committed` after the commit."""
         validate_topic(topic)
         meta = validate_event(message)
+        event_id = event_id_of(meta)
+        return {
+            "event_id": event_id,
+            "topic": topic,
+            "key": meta.subject,
+            "payload": message.SerializeToString(),
+            "headers": {
+                **tracing.capture_trace_headers(),
+                CONTENT_TYPE_HEADER: PROTOBUF_CONTENT_TYPE,
+                EVENT_ID_HEADER: str(event_id),
+                PAYLOAD_TYPE_HEADER: meta.payload_type,
+            },
+        }
+
+    def committed(self) -> None:
+        """Rows written with :meth:`row` have committed: wake the relay."""
+        if self._on_commit is not None:
+            self._on_commit()
+
+    async def add(self, session: AsyncSession, topic: str, message: Message) -> uuid.UUID:
+        """Store ``message`` for ``topic``; its ``meta`` must be complete (see ``events.stamp``)."""
+        values = self.row(topic, message)
         if not session.in_transaction():
             # Outside a transaction the event could commit without the state change it reports.
             raise RuntimeError("OutboxWriter.add must run inside the caller's transaction")
-        event_id = event_id_of(meta)
-        headers = {
-            **tracing.capture_trace_headers(),
-            CONTENT_TYPE_HEADER: PROTOBUF_CONTENT_TYPE,
-            EVENT_ID_HEADER: str(event_id),
-            PAYLOAD_TYPE_HEADER: meta.payload_type,
-        }
-        await session.execute(
-            insert(self._table).values(
-                event_id=event_id,
-                topic=topic,
-                key=meta.subject,
-                payload=message.SerializeToString(),
-                headers=headers,
-            )
-        )
+        await session.execute(insert(self._table).values(**values))
         self._notify_after_commit(session)
-        return event_id
+        return uuid.UUID(str(values["event_id"]))
 
     def _notify_after_commit(self, session: AsyncSession) -> None:
         if self._on_commit is None or session.info.get(self._listening_key):

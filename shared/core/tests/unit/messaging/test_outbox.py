@@ -95,6 +95,25 @@ async def test_writer_stores_the_event_in_the_callers_session(
     }
 
 
+async def test_a_row_for_a_drivers_own_connection_is_the_row_add_stores(
+    db: Any, make_event: MakeEvent
+) -> None:
+    woken: list[bool] = []
+    writer = OutboxWriter(outbox_table(MetaData()), on_commit=lambda: woken.append(True))
+    event = make_event()
+    row = writer.row(TOPIC, event)
+    async with db.begin() as session:
+        await writer.add(session, TOPIC, event)
+        stored = _inserted_values(session)
+    assert row == stored
+    with pytest.raises(InvalidTopic):
+        writer.row("not a topic", event)
+    # The caller that wrote the row itself says when it committed; the relay is woken then.
+    woken.clear()
+    writer.committed()
+    assert woken == [True]
+
+
 async def test_writer_without_a_trace_stores_no_trace_headers(
     db: Any, make_event: MakeEvent
 ) -> None:

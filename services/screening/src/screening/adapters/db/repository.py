@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, case, delete, func, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, case, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -155,6 +155,7 @@ def _task(row: Any) -> GuardianTask:
 _LEVEL_RANK = case(
     {"green": 0, "yellow": 1, "orange": 2, "red": 3}, value=guardian_tasks.c.level, else_=-1
 )
+# SaveAnswers' read of the participant, its sitting and campaign: one join by primary key.
 _SEAT = (
     select(
         participants,
@@ -165,7 +166,17 @@ _SEAT = (
     )
     .join(sittings, sittings.c.sitting_id == participants.c.sitting_id)
     .join(campaigns, campaigns.c.campaign_id == participants.c.campaign_id)
+    .where(
+        participants.c.sitting_id == bindparam("sitting_id"),
+        participants.c.student_id == bindparam("student_id"),
+    )
 )
+RESULT_COLUMNS = [
+    c.name
+    for c in results.columns
+    if c.name
+    not in ("confirmed_level", "confirmed_by", "confirmed_at", "confirmation_reason_cipher")
+]
 
 
 class SqlScreening:
@@ -307,11 +318,9 @@ class SqlScreening:
         )
 
     async def seat(self, sitting_id: UUID, student_id: UUID) -> SittingSeat | None:
-        row = await self._first(
-            _SEAT.where(
-                participants.c.sitting_id == sitting_id, participants.c.student_id == student_id
-            )
-        )
+        row = (
+            await self._session.execute(_SEAT, {"sitting_id": sitting_id, "student_id": student_id})
+        ).first()
         if row is None:
             return None
         running = row.campaign_status == CampaignStatus.OPEN.value
@@ -364,41 +373,6 @@ class SqlScreening:
                 },
             )
         )
-
-    async def delete_draft(self, campaign_id: UUID, student_id: UUID, instrument_id: str) -> None:
-        await self._session.execute(
-            delete(drafts).where(
-                drafts.c.campaign_id == campaign_id,
-                drafts.c.student_id == student_id,
-                drafts.c.instrument_id == instrument_id,
-            )
-        )
-
-    async def add_result(self, result: Result) -> bool:
-        row = await self._first(
-            pg_insert(results)
-            .values(
-                submission_id=result.submission_id,
-                campaign_id=result.campaign_id,
-                student_id=result.student_id,
-                sitting_id=result.sitting_id,
-                school_code=result.school_code,
-                county_code=result.county_code,
-                class_code=result.class_code,
-                instrument_id=result.instrument.instrument_id,
-                version=result.instrument.version,
-                policy_version=result.policy_version,
-                submitted_at=result.submitted_at,
-                suggested_level=result.suggested_level.value if result.suggested_level else None,
-                critical=result.critical,
-                valid=result.valid,
-                answers_cipher=result.answers_cipher,
-                detail_cipher=result.detail_cipher,
-            )
-            .on_conflict_do_nothing()
-            .returning(results.c.submission_id)
-        )
-        return row is not None
 
     async def result(self, submission_id: UUID) -> Result | None:
         row = await self._first(select(results).where(results.c.submission_id == submission_id))
