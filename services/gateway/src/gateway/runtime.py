@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 import httpx
@@ -35,6 +35,9 @@ class Runtime:
     accounts: accounts_pb2_grpc.StudentAccountServiceStub
     archives: archives_pb2_grpc.ArchivesServiceStub
     screening: screening_pb2_grpc.ScreeningServiceStub
+    # The same service on a channel without Python interceptors, for the answer routes (the
+    # hot path of a screening day); callers pass the deadline and trace context themselves.
+    screening_direct: screening_pb2_grpc.ScreeningServiceStub
     # The gateway has no database: its refusals are produced straight to Kafka (acks=all).
     producer: AsyncProducer
     audit: AuditRecorder
@@ -42,9 +45,10 @@ class Runtime:
     # no person's token: a student's account activation, joining a screening sitting with its
     # codes, answers sent with a sitting token. None when not configured.
     service_tokens: ServiceTokenSource | None = None
+    direct_channels: list[grpc.aio.Channel] = field(default_factory=list)
 
     async def close(self) -> None:
-        for channel in self.channels.values():
+        for channel in [*self.channels.values(), *self.direct_channels]:
             await channel.close()
         await self.producer.close()
         await self.http.aclose()
@@ -79,6 +83,8 @@ def build_runtime(
             tracer_provider=tracer_provider,
         ),
     }
+    # Not in ``channels``: the same address, checked for readiness through "screening".
+    screening_direct = open_channel(settings.screening_target, intercepted=False)
     producer = AsyncProducer(build_producer(settings.kafka, client_id=SERVICE))
     return Runtime(
         settings=settings,
@@ -92,6 +98,8 @@ def build_runtime(
         accounts=accounts_pb2_grpc.StudentAccountServiceStub(channels["identity"]),
         archives=archives_pb2_grpc.ArchivesServiceStub(channels["archives"]),
         screening=screening_pb2_grpc.ScreeningServiceStub(channels["screening"]),
+        screening_direct=screening_pb2_grpc.ScreeningServiceStub(screening_direct),
+        direct_channels=[screening_direct],
         producer=producer,
         audit=KafkaAuditRecorder(
             SERVICE, producer, send_timeout_seconds=settings.audit_send_timeout_seconds
@@ -104,7 +112,8 @@ def build_runtime(
     )
 
 
-def runtime(request: Request) -> Runtime:
-    """FastAPI dependency: the process's runtime."""
+async def runtime(request: Request) -> Runtime:
+    """FastAPI dependency: the process's runtime (async, so FastAPI does not hand it to a
+    worker thread on every request)."""
     found: Runtime = request.app.state.runtime
     return found

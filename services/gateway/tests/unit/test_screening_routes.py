@@ -91,13 +91,15 @@ class FakeScreening:
     calls: list[tuple[str, Any, str]] = field(default_factory=list)
     errors: dict[str, grpc.aio.AioRpcError] = field(default_factory=dict)
     duplicate: bool = False
+    timeouts: list[float | None] = field(default_factory=list)
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         if not name[:1].isupper():
             raise AttributeError(name)
 
-        async def rpc(request: Any, metadata: Any) -> Any:
+        async def rpc(request: Any, metadata: Any, **options: Any) -> Any:
             token = dict(metadata)["authorization"].removeprefix("Bearer ")
+            self.timeouts.append(options.get("timeout"))
             self.calls.append((name, request, token))
             if name in self.errors:
                 raise self.errors[name]
@@ -185,11 +187,21 @@ class FakeScreening:
 
 
 @dataclass
+class Settings:
+    backend_deadline_seconds: float = 5.0
+
+
+@dataclass
 class FakeRuntime:
     screening: FakeScreening
     verifier: Verifier = field(default_factory=Verifier)
+    settings: Settings = field(default_factory=Settings)
     service_tokens: ServiceTokens | None = field(default_factory=ServiceTokens)
     audit: Audit = field(default_factory=Audit)
+
+    @property
+    def screening_direct(self) -> FakeScreening:
+        return self.screening
 
 
 def client(fake: FakeScreening, runtime: FakeRuntime | None = None) -> httpx.AsyncClient:
@@ -621,6 +633,8 @@ async def test_a_submission_is_201_then_200_for_its_repeat() -> None:
     assert again.headers["cache-control"] == "no-store"
     _, request, _ = first.only_call()
     assert (request.sitting_token, request.submission_id) == (SITTING_TOKEN, SUBMISSION)
+    # The answer routes use the channel without interceptors: the route sets the deadline.
+    assert first.timeouts == [5.0]
     assert dict(request.answers) == PHQ9
 
 

@@ -39,7 +39,7 @@ from xinyu.screening.v1 import screening_pb2 as pb
 from xinyu_core.audit import ANONYMOUS
 from xinyu_core.auth import Principal, bearer_token
 from xinyu_core.errors import Unauthenticated
-from xinyu_core.grpc.client import bearer_metadata
+from xinyu_core.grpc.client import bearer_metadata, trace_metadata
 
 router = APIRouter(prefix="/v1/screening", tags=["screening"])
 
@@ -205,6 +205,21 @@ async def _as_gateway(request: Request, rt: Runtime, rpc: Any, message: Any) -> 
     return await call(request, ANONYMOUS, rpc(message, metadata=bearer_metadata(token)))
 
 
+async def _with_sitting_token(request: Request, rt: Runtime, rpc: Any, message: Any) -> Any:
+    """Like :func:`_as_gateway`, for the answer routes: on the channel without interceptors,
+    with the deadline and the trace context passed here."""
+    token = await own_token(rt, "screening sittings")
+    return await call(
+        request,
+        ANONYMOUS,
+        rpc(
+            message,
+            metadata=(*bearer_metadata(token), *trace_metadata()),
+            timeout=rt.settings.backend_deadline_seconds,
+        ),
+    )
+
+
 def _sitting_token(authorization: str | None) -> str:
     try:
         return bearer_token(authorization)
@@ -214,6 +229,117 @@ def _sitting_token(authorization: str | None) -> str:
             detail=NO_SITTING_TOKEN,
             headers={"WWW-Authenticate": "Bearer"},
         ) from error
+
+
+# --- sittings (first: the answer routes are the hot path) -----------------------------
+
+
+@router.post(
+    "/sittings/submissions",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"description": "this submission id had been accepted before; nothing changed"}
+    },
+)
+async def submit_answers(
+    body: SubmissionBody,
+    request: Request,
+    rt: Annotated[Runtime, Depends(runtime)],
+    authorization: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Submits one instrument's complete answers: 201 when accepted, 200 (``duplicate``: true)
+    for a repeat of an accepted submission id. A problem with the answers is 422 naming the
+    item (``loc``: ``["body", "answers.q4"]``). Sitting token."""
+    submission_id = str(body.submission_id)
+    reply = await _with_sitting_token(
+        request,
+        rt,
+        rt.screening_direct.SubmitAnswers,
+        pb.SubmitAnswersRequest(
+            sitting_token=_sitting_token(authorization),
+            instrument=pb.InstrumentRef(instrument_id=body.instrument_id, version=body.version),
+            answers=body.answers,
+            submission_id=submission_id,
+        ),
+    )
+    duplicate = reply.duplicate
+    # Written here rather than through a response model: this is the hot path.
+    return Response(
+        content=(
+            f'{{"submission_id":"{reply.submission_id or submission_id}",'
+            f'"duplicate":{"true" if duplicate else "false"}}}'
+        ),
+        status_code=status.HTTP_200_OK if duplicate else status.HTTP_201_CREATED,
+        media_type="application/json",
+        headers=NO_STORE,
+    )
+
+
+@router.put("/sittings/answers")
+async def save_answers(
+    body: AnswersBody,
+    request: Request,
+    response: Response,
+    rt: Annotated[Runtime, Depends(runtime)],
+    authorization: Annotated[str | None, Header()] = None,
+) -> Json:
+    """Saves answers as the student goes, merged into what was saved. Sitting token."""
+    reply = await _with_sitting_token(
+        request,
+        rt,
+        rt.screening_direct.SaveAnswers,
+        pb.SaveAnswersRequest(
+            sitting_token=_sitting_token(authorization),
+            instrument=_ref(body.instrument_id, body.version),
+            answers=body.answers,
+        ),
+    )
+    _no_store(response)
+    return {"answered": reply.answered}
+
+
+@router.post("/sittings/join")
+async def join_sitting(
+    body: JoinBody,
+    request: Request,
+    response: Response,
+    rt: Annotated[Runtime, Depends(runtime)],
+) -> Json:
+    """A student joins with the join code shown to the class and the personal code from their
+    slip; no token needed (the gateway calls as its own client). The answer holds the sitting
+    token for saving and submitting answers, and anything saved before (to resume). A wrong
+    personal code is 422 naming ``personal_code`` (the tries left are counted per sitting), an
+    unknown join code 404, an ended sitting 409."""
+    reply = await _as_gateway(
+        request,
+        rt,
+        rt.screening.JoinSitting,
+        pb.JoinSittingRequest(join_code=body.join_code, personal_code=body.personal_code),
+    )
+    _no_store(response)
+    return to_json(reply)
+
+
+@router.post("/sittings", status_code=status.HTTP_201_CREATED)
+async def start_sitting(
+    body: StartSittingBody,
+    request: Request,
+    response: Response,
+    principal: Annotated[Principal, Depends(allow(*SITTING_STARTERS))],
+    rt: Annotated[Runtime, Depends(runtime)],
+) -> Json:
+    """A class sitting: the join code to show the class and one personal code per student for
+    the slips. Shown in this answer only."""
+    reply = await ask(
+        request,
+        principal,
+        rt.screening.StartSitting,
+        pb.StartSittingRequest(
+            campaign_id=body.campaign_id, class_code=body.class_code, minutes=body.minutes
+        ),
+    )
+    _no_store(response)
+    return to_json(reply)
 
 
 # --- instruments -------------------------------------------------------------------------
@@ -395,117 +521,6 @@ async def record_consent(
         ),
     )
     return to_json(reply)
-
-
-# --- sittings ----------------------------------------------------------------------------
-
-
-@router.post("/sittings", status_code=status.HTTP_201_CREATED)
-async def start_sitting(
-    body: StartSittingBody,
-    request: Request,
-    response: Response,
-    principal: Annotated[Principal, Depends(allow(*SITTING_STARTERS))],
-    rt: Annotated[Runtime, Depends(runtime)],
-) -> Json:
-    """A class sitting: the join code to show the class and one personal code per student for
-    the slips. Shown in this answer only."""
-    reply = await ask(
-        request,
-        principal,
-        rt.screening.StartSitting,
-        pb.StartSittingRequest(
-            campaign_id=body.campaign_id, class_code=body.class_code, minutes=body.minutes
-        ),
-    )
-    _no_store(response)
-    return to_json(reply)
-
-
-@router.post("/sittings/join")
-async def join_sitting(
-    body: JoinBody,
-    request: Request,
-    response: Response,
-    rt: Annotated[Runtime, Depends(runtime)],
-) -> Json:
-    """A student joins with the join code shown to the class and the personal code from their
-    slip; no token needed (the gateway calls as its own client). The answer holds the sitting
-    token for saving and submitting answers, and anything saved before (to resume). A wrong
-    personal code is 422 naming ``personal_code`` (the tries left are counted per sitting), an
-    unknown join code 404, an ended sitting 409."""
-    reply = await _as_gateway(
-        request,
-        rt,
-        rt.screening.JoinSitting,
-        pb.JoinSittingRequest(join_code=body.join_code, personal_code=body.personal_code),
-    )
-    _no_store(response)
-    return to_json(reply)
-
-
-@router.put("/sittings/answers")
-async def save_answers(
-    body: AnswersBody,
-    request: Request,
-    response: Response,
-    rt: Annotated[Runtime, Depends(runtime)],
-    authorization: Annotated[str | None, Header()] = None,
-) -> Json:
-    """Saves answers as the student goes, merged into what was saved. Sitting token."""
-    reply = await _as_gateway(
-        request,
-        rt,
-        rt.screening.SaveAnswers,
-        pb.SaveAnswersRequest(
-            sitting_token=_sitting_token(authorization),
-            instrument=_ref(body.instrument_id, body.version),
-            answers=body.answers,
-        ),
-    )
-    _no_store(response)
-    return {"answered": reply.answered}
-
-
-@router.post(
-    "/sittings/submissions",
-    status_code=status.HTTP_201_CREATED,
-    responses={
-        200: {"description": "this submission id had been accepted before; nothing changed"}
-    },
-)
-async def submit_answers(
-    body: SubmissionBody,
-    request: Request,
-    rt: Annotated[Runtime, Depends(runtime)],
-    authorization: Annotated[str | None, Header()] = None,
-) -> Response:
-    """Submits one instrument's complete answers: 201 when accepted, 200 (``duplicate``: true)
-    for a repeat of an accepted submission id. A problem with the answers is 422 naming the
-    item (``loc``: ``["body", "answers.q4"]``). Sitting token."""
-    submission_id = str(body.submission_id)
-    reply = await _as_gateway(
-        request,
-        rt,
-        rt.screening.SubmitAnswers,
-        pb.SubmitAnswersRequest(
-            sitting_token=_sitting_token(authorization),
-            instrument=pb.InstrumentRef(instrument_id=body.instrument_id, version=body.version),
-            answers=body.answers,
-            submission_id=submission_id,
-        ),
-    )
-    duplicate = reply.duplicate
-    # Written here rather than through a response model: this is the hot path.
-    return Response(
-        content=(
-            f'{{"submission_id":"{reply.submission_id or submission_id}",'
-            f'"duplicate":{"true" if duplicate else "false"}}}'
-        ),
-        status_code=status.HTTP_200_OK if duplicate else status.HTTP_201_CREATED,
-        media_type="application/json",
-        headers=NO_STORE,
-    )
 
 
 # --- results -----------------------------------------------------------------------------
