@@ -14,6 +14,7 @@ from opentelemetry.trace import Span
 from gateway.config import GatewaySettings
 from gateway.routers import (
     accounts,
+    alerts,
     audit,
     health,
     organisation,
@@ -60,6 +61,7 @@ def create_app(settings: GatewaySettings, tracer_provider: TracerProvider | None
     app.include_router(audit.router)
     app.include_router(rosters.router)
     app.include_router(accounts.router)
+    app.include_router(alerts.router)
     FastAPIInstrumentor.instrument_app(
         app,
         tracer_provider=tracer_provider,

@@ -23,6 +23,7 @@ class GatewaySettings(BaseSettings):
     identity_target: str = "127.0.0.1:50061"
     archives_target: str = "127.0.0.1:50064"
     screening_target: str = "127.0.0.1:50062"
+    alerts_target: str = "127.0.0.1:50065"
     # Deadline for one call to a service; the gateway answers 503 rather than hang.
     backend_deadline_seconds: float = 5.0
     # client_id/client_secret: the gateway's own client (`gateway`), used only for calls with no

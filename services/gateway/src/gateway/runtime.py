@@ -10,6 +10,7 @@ from fastapi import Request
 from opentelemetry.sdk.trace import TracerProvider
 
 from gateway.config import GatewaySettings
+from xinyu.alerts.v1 import alerts_pb2_grpc
 from xinyu.archives.v1 import archives_pb2_grpc
 from xinyu.audit.v1 import audit_pb2_grpc
 from xinyu.identity.v1 import accounts_pb2_grpc, identity_pb2_grpc, roster_pb2_grpc
@@ -38,6 +39,7 @@ class Runtime:
     # The same service on a channel without Python interceptors, for the answer routes (the
     # hot path of a screening day); callers pass the deadline and trace context themselves.
     screening_direct: screening_pb2_grpc.ScreeningServiceStub
+    alerts: alerts_pb2_grpc.AlertServiceStub
     # The gateway has no database: its refusals are produced straight to Kafka (acks=all).
     producer: AsyncProducer
     audit: AuditRecorder
@@ -82,6 +84,11 @@ def build_runtime(
             default_deadline_seconds=deadline,
             tracer_provider=tracer_provider,
         ),
+        "alerts": open_channel(
+            settings.alerts_target,
+            default_deadline_seconds=deadline,
+            tracer_provider=tracer_provider,
+        ),
     }
     # Not in ``channels``: the same address, checked for readiness through "screening".
     screening_direct = open_channel(settings.screening_target, intercepted=False)
@@ -99,6 +106,7 @@ def build_runtime(
         archives=archives_pb2_grpc.ArchivesServiceStub(channels["archives"]),
         screening=screening_pb2_grpc.ScreeningServiceStub(channels["screening"]),
         screening_direct=screening_pb2_grpc.ScreeningServiceStub(screening_direct),
+        alerts=alerts_pb2_grpc.AlertServiceStub(channels["alerts"]),
         direct_channels=[screening_direct],
         producer=producer,
         audit=KafkaAuditRecorder(
