@@ -143,14 +143,15 @@ class FakeTx:
         ]
         return sorted(found, key=lambda a: a.raised_at, reverse=True)[: wanted.limit]
 
-    async def add_routing(self, routing: Routing) -> None:
-        self.s.routings.append(routing)
+    async def add_routings(self, added: Sequence[Routing]) -> None:
+        self.s.routings.extend(added)
 
     async def routings(self, alert_id: UUID) -> list[Routing]:
         return [r for r in self.s.routings if r.alert_id == alert_id]
 
-    async def add_notification(self, notification: Notification) -> None:
-        self.s.notifications[notification.notification_id] = copy.deepcopy(notification)
+    async def add_notifications(self, added: Sequence[Notification]) -> None:
+        for notification in added:
+            self.s.notifications[notification.notification_id] = copy.deepcopy(notification)
 
     async def notifications(self, alert_id: UUID) -> list[Notification]:
         return [copy.deepcopy(n) for n in self.s.notifications.values() if n.alert_id == alert_id]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID, uuid4
 
@@ -17,6 +18,7 @@ from alerts.domain.model import (
     Case,
     Level,
     Notification,
+    Responder,
     Responders,
     Routing,
     StudentPlace,
@@ -65,22 +67,28 @@ class Router:
         if directory is not None:
             # Identity's answer is the student's place now (a transfer moves the alert too).
             alert.student = directory.student
-        await tx.add_alert(alert)
         ladder = self._policy.ladder(alert.severity)
+        case = None
         # A protected report (R23) always has a case: its owner is the one person who may know
         # the reporter.
         if ladder.opens_case or alert.protected:
-            await self._open_case(tx, alert, directory)
-        await self._route(tx, alert, 0, directory, reason="raised")
-        await tx.save_alert(alert)
+            case = self._new_case(alert, directory)
+            alert.case_id = case.case_id
+        plan = self._plan(alert, 0, directory, reason="raised")
+        # The alert is stored with its routing decided, then what refers to it.
+        await tx.add_alert(alert)
+        if case is not None:
+            await tx.add_case(case)
+            await tx.emit(CaseOpened(case))
+        await self._store(tx, alert, plan)
         await tx.emit(AlertRaised(alert))
         return alert
 
-    async def _open_case(self, tx: Tx, alert: Alert, directory: Responders | None) -> None:
+    def _new_case(self, alert: Alert, directory: Responders | None) -> Case:
         owners = (
             directory.at(Level.SCHOOL, frozenset({OWNER_ROLE})) if directory is not None else []
         )
-        case = Case(
+        return Case(
             case_id=new_case_id(),
             alert_id=alert.alert_id,
             student=alert.student,
@@ -88,9 +96,6 @@ class Router:
             owner=owners[0].username if owners else "",
             opened_at=self._clock.now(),
         )
-        alert.case_id = case.case_id
-        await tx.add_case(case)
-        await tx.emit(CaseOpened(case))
 
     async def escalate_due(self, tx: Tx, limit: int = 50) -> int:
         """Claims due timers (``FOR UPDATE SKIP LOCKED``: replicas share the work) and moves
@@ -113,48 +118,55 @@ class Router:
         steps = self._policy.ladder(alert.severity).steps
         if alert.level_index + 1 < len(steps):
             reason = "escalated"
-            await self._route(tx, alert, alert.level_index + 1, directory, reason=reason)
+            plan = self._plan(alert, alert.level_index + 1, directory, reason=reason)
         else:
             reason = "reminded"
-            await self._route(tx, alert, alert.level_index, directory, reason=reason, remind=True)
+            plan = self._plan(alert, alert.level_index, directory, reason=reason, remind=True)
         await tx.save_alert(alert)
+        await self._store(tx, alert, plan)
         assert alert.level is not None
         await tx.emit(AlertEscalated(alert, from_level, alert.level, self._clock.now(), reason))
 
-    async def _route(
+    def _plan(
         self,
-        tx: Tx,
         alert: Alert,
         index: int,
         directory: Responders | None,
         *,
         reason: str,
         remind: bool = False,
-    ) -> None:
-        """Tell the step at ``index``; a step with nobody to tell is recorded and skipped."""
+    ) -> _Plan:
+        """Who the step at ``index`` tells; a step with nobody to tell is recorded and skipped.
+        Sets the alert's level and deadline."""
         ladder = self._policy.ladder(alert.severity)
         now = self._clock.now()
+        routings: list[Routing] = []
         while True:
             step = ladder.steps[index]
-            people = []
+            people: list[Responder] = []
             if directory is not None:
                 for level, roles in step.notify.items():
                     people.extend(directory.at(level, roles))
-            is_last = index + 1 >= len(ladder.steps)
-            if not people and not is_last:
-                await tx.add_routing(
+            if not people and index + 1 < len(ladder.steps):
+                routings.append(
                     Routing(alert.alert_id, step.level, now, 0, "skipped-no-responders")
                 )
                 index += 1
                 continue
             break
-        wait = ladder.remind_every if remind else step.acknowledge_within
-        due = now + wait
+        due = now + (ladder.remind_every if remind else step.acknowledge_within)
         alert.level_index = index
         alert.level = step.level
         alert.acknowledge_by = due
-        for person in people:
-            notification = Notification(
+        if not people:
+            # The top of the ladder holds nobody either: recorded, and the timer keeps trying.
+            logger.warning(
+                "no responders at the last level",
+                extra={"alert_id": str(alert.alert_id), "level": step.level.value},
+            )
+        routings.append(Routing(alert.alert_id, step.level, now, len(people), reason))
+        notifications = [
+            Notification(
                 notification_id=self._new_id(),
                 alert_id=alert.alert_id,
                 student_id=alert.student.student_id,
@@ -165,20 +177,27 @@ class Router:
                 requested_at=now,
                 acknowledge_by=due,
             )
-            await tx.add_notification(notification)
+            for person in people
+        ]
+        return _Plan(routings, notifications, Timer(alert.alert_id, index, due))
+
+    async def _store(self, tx: Tx, alert: Alert, plan: _Plan) -> None:
+        await tx.add_routings(plan.routings)
+        await tx.add_notifications(plan.notifications)
+        for notification in plan.notifications:
             await tx.emit(
                 NotificationRequested(
                     notification, alert.severity, alert.category, alert.student.school_code
                 )
             )
-        if not people:
-            # The top of the ladder holds nobody either: recorded, and the timer keeps trying.
-            logger.warning(
-                "no responders at the last level",
-                extra={"alert_id": str(alert.alert_id), "level": step.level.value},
-            )
-        await tx.add_routing(Routing(alert.alert_id, step.level, now, len(people), reason))
-        await tx.set_timer(Timer(alert.alert_id, index, due))
+        await tx.set_timer(plan.timer)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    routings: list[Routing]
+    notifications: list[Notification]
+    timer: Timer
 
 
 def place_of(student_id: UUID, school_code: str, county_code: str, class_code: str) -> StudentPlace:

@@ -76,6 +76,7 @@ class SqlTx:
         self._cipher = cipher
         self._events = events
         self._audit = audit
+        self._pending: list[DomainEvent] = []
 
     @property
     def session(self) -> AsyncSession:
@@ -185,15 +186,21 @@ class SqlTx:
         rows = (await self._session.execute(statement)).all()
         return [self._alert(row, details=False) for row in rows]
 
-    async def add_routing(self, routing: Routing) -> None:
+    async def add_routings(self, added: Sequence[Routing]) -> None:
+        if not added:
+            return
         await self._session.execute(
-            insert(routings).values(
-                alert_id=routing.alert_id,
-                level=routing.level.value,
-                routed_at=routing.routed_at,
-                notified=routing.notified,
-                reason=routing.reason,
-            )
+            insert(routings),
+            [
+                {
+                    "alert_id": r.alert_id,
+                    "level": r.level.value,
+                    "routed_at": r.routed_at,
+                    "notified": r.notified,
+                    "reason": r.reason,
+                }
+                for r in added
+            ],
         )
 
     async def routings(self, alert_id: UUID) -> list[Routing]:
@@ -209,21 +216,27 @@ class SqlTx:
 
     # --- notifications ---------------------------------------------------------------------
 
-    async def add_notification(self, notification: Notification) -> None:
+    async def add_notifications(self, added: Sequence[Notification]) -> None:
+        if not added:
+            return
         await self._session.execute(
-            insert(notifications).values(
-                notification_id=notification.notification_id,
-                alert_id=notification.alert_id,
-                student_id=notification.student_id,
-                level=notification.level.value,
-                role=notification.role,
-                recipient=notification.recipient,
-                channel=notification.channel,
-                status=notification.status.value,
-                requested_at=notification.requested_at,
-                acknowledge_by=notification.acknowledge_by,
-                delivered_at=notification.delivered_at,
-            )
+            insert(notifications),
+            [
+                {
+                    "notification_id": n.notification_id,
+                    "alert_id": n.alert_id,
+                    "student_id": n.student_id,
+                    "level": n.level.value,
+                    "role": n.role,
+                    "recipient": n.recipient,
+                    "channel": n.channel,
+                    "status": n.status.value,
+                    "requested_at": n.requested_at,
+                    "acknowledge_by": n.acknowledge_by,
+                    "delivered_at": n.delivered_at,
+                }
+                for n in added
+            ],
         )
 
     async def notifications(self, alert_id: UUID) -> list[Notification]:
@@ -558,7 +571,12 @@ class SqlTx:
     # --- events and audit ------------------------------------------------------------------
 
     async def emit(self, event: DomainEvent) -> None:
-        await self._events.emit(self._session, event)
+        self._pending.append(event)
+
+    async def flush(self) -> None:
+        """Writes the facts emitted so far to the outbox (one INSERT); runs before commit."""
+        pending, self._pending = self._pending, []
+        await self._events.write(self._session, pending)
 
     async def audit_read(
         self, principal: Principal, action: str, resource_type: str, resource_id: str
@@ -591,7 +609,9 @@ class SqlTransactions:
     @asynccontextmanager
     async def __call__(self) -> AsyncIterator[SqlTx]:
         async with self._sessions() as session, session.begin():
-            yield SqlTx(session, self._cipher, self._events, self._audit)
+            tx = SqlTx(session, self._cipher, self._events, self._audit)
+            yield tx
+            await tx.flush()
 
     def within(self, session: AsyncSession) -> SqlTx:
         """A Tx on a transaction someone else opened (the consumer's, with its inbox row)."""

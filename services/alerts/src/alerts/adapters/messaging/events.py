@@ -31,11 +31,14 @@ from alerts.domain.model import (
 from xinyu.alerts.v1 import alerts_pb2 as api
 from xinyu.events.v1 import alerts_pb2 as ev
 from xinyu_core.messaging import OutboxWriter, stamp
+from xinyu_core.messaging.events import event_id_of, validate_event, validate_topic
 from xinyu_core.messaging.outbox import (
     CONTENT_TYPE_HEADER,
     EVENT_ID_HEADER,
     PAYLOAD_TYPE_HEADER,
+    PROTOBUF_CONTENT_TYPE,
 )
+from xinyu_core.messaging.tracing import capture_trace_headers
 
 SERVICE = "alerts"
 
@@ -275,7 +278,9 @@ def _stamped(topic: str, message: Message, subject: str) -> tuple[str, Message]:
 
 
 class EventOutbox:
-    """Writes facts to the outbox in the caller's transaction."""
+    """Writes facts to the outbox in the caller's transaction, all of a transaction's facts in
+    one multi-row INSERT (a partner report writes up to eight), rows as the chassis's
+    ``OutboxWriter`` writes them (validated envelope, trace and content headers)."""
 
     def __init__(
         self, writer: OutboxWriter, *, on_commit: Callable[[], None] | None = None
@@ -283,31 +288,53 @@ class EventOutbox:
         self._writer = writer
         self._on_commit = on_commit
 
-    async def emit(self, session: AsyncSession, fact: facts.DomainEvent) -> None:
+    @property
+    def writer(self) -> OutboxWriter:
+        return self._writer
+
+    def row(self, fact: facts.DomainEvent) -> dict[str, Any]:
         platform = to_message(fact)
         if platform is not None:
-            await self._writer.add(session, platform[0], platform[1])
-            return
+            topic, message = platform
+            meta = validate_event(message)
+            event_id = event_id_of(meta)
+            return {
+                "event_id": event_id,
+                "topic": validate_topic(topic),
+                "key": meta.subject,
+                "payload": message.SerializeToString(),
+                "headers": {
+                    **capture_trace_headers(),
+                    CONTENT_TYPE_HEADER: PROTOBUF_CONTENT_TYPE,
+                    EVENT_ID_HEADER: str(event_id),
+                    PAYLOAD_TYPE_HEADER: meta.payload_type,
+                },
+            }
         document = to_document(fact)
         if document is None:  # pragma: no cover - every fact maps to one or the other
             raise TypeError(f"no mapping for {type(fact).__name__}")
         topic, key, body = document
         event_id = uuid.uuid4()
-        await session.execute(
-            insert(outbox).values(
-                event_id=event_id,
-                topic=topic,
-                key=str(key),
-                payload=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
-                headers={
-                    CONTENT_TYPE_HEADER: JSON_CONTENT_TYPE,
-                    EVENT_ID_HEADER: str(event_id),
-                    PAYLOAD_TYPE_HEADER: body["schema_version"],
-                },
-            )
-        )
+        return {
+            "event_id": event_id,
+            "topic": validate_topic(topic),
+            "key": str(key),
+            "payload": json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
+            "headers": {
+                CONTENT_TYPE_HEADER: JSON_CONTENT_TYPE,
+                EVENT_ID_HEADER: str(event_id),
+                PAYLOAD_TYPE_HEADER: body["schema_version"],
+            },
+        }
+
+    async def write(self, session: AsyncSession, pending: list[facts.DomainEvent]) -> None:
+        if not pending:
+            return
+        if not session.in_transaction():
+            raise RuntimeError("events are written inside the caller's transaction")
+        await session.execute(insert(outbox), [self.row(fact) for fact in pending])
         if self._on_commit is not None:
-            # The relay publishes at once instead of on its next poll, as for protobuf events.
+            # The relay publishes at once instead of on its next poll.
             on_commit = self._on_commit
             sa_event.listen(
                 session.sync_session, "after_commit", lambda _session: on_commit(), once=True

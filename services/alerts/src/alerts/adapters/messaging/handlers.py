@@ -66,7 +66,9 @@ class Handlers:
             contact_phone=event.contact_phone,
             raw=event.raw,
         )
-        await self._intake.on_unit_report(self._tx.within(session), report)
+        tx = self._tx.within(session)
+        await self._intake.on_unit_report(tx, report)
+        await tx.flush()
 
     async def on_result_flagged(
         self, session: AsyncSession, event: screening_events.ResultFlagged
@@ -80,7 +82,9 @@ class Handlers:
             risk_level=_RISK_LEVELS.get(event.level, ""),
             at=event.flagged_at.ToDatetime(tzinfo=UTC),
         )
-        await self._intake.on_screening(self._tx.within(session), signal)
+        tx = self._tx.within(session)
+        await self._intake.on_screening(tx, signal)
+        await tx.flush()
 
     async def on_level_confirmed(
         self, session: AsyncSession, event: screening_events.LevelConfirmed
@@ -94,7 +98,9 @@ class Handlers:
             risk_level=_RISK_LEVELS.get(event.confirmed_level, ""),
             at=event.confirmed_at.ToDatetime(tzinfo=UTC),
         )
-        await self._intake.on_screening(self._tx.within(session), signal)
+        tx = self._tx.within(session)
+        await self._intake.on_screening(tx, signal)
+        await tx.flush()
 
     async def on_dead_letter(self, letter: DeadLetter) -> None:
         """Never a drop: every dead letter raises a review task (once per position), holding
