@@ -10,7 +10,7 @@ from pathlib import Path
 import grpc
 import httpx
 from opentelemetry.sdk.trace import TracerProvider
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from screening.adapters.clients.identity import GrpcIdentity
 from screening.adapters.db.answers import PgAnswerStore
@@ -55,6 +55,7 @@ class Screening:
     server: GrpcServer
     relay: OutboxRelay
     engine: AsyncEngine
+    answer_engine: AsyncEngine
     producer: AsyncProducer
     http: httpx.AsyncClient
     channel: grpc.aio.Channel | None
@@ -67,6 +68,7 @@ class Screening:
         if self.channel is not None:
             await self.channel.close()
         await self.engine.dispose()
+        await self.answer_engine.dispose()
         await self.http.aclose()
 
 
@@ -111,10 +113,20 @@ def build(
         high_risk_level=settings.high_risk_level,
         guardian_task_days=settings.guardian_task_days,
     )
+    # SubmitAnswers' own small pool: no pre-ping round trip per submission; connections are
+    # recycled every ten minutes, and a submission that meets a dead one fails and is resent.
+    answer_engine = create_async_engine(
+        settings.database_url.get_secret_value(),
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=False,
+        pool_recycle=600,
+    )
+    answers = PgAnswerStore(answer_engine, writer)
     servicer = ScreeningServicer(
         shelf,
         Campaigns(store, shelf, identity, clock),
-        Sittings(store, shelf, identity, PgAnswerStore(engine, writer), keys, sealer, clock, rules),
+        Sittings(store, shelf, identity, answers, keys, sealer, clock, rules),
         Results(
             store,
             identity,
@@ -143,6 +155,7 @@ def build(
         server=server,
         relay=relay,
         engine=engine,
+        answer_engine=answer_engine,
         producer=producer,
         http=http,
         channel=channel,

@@ -25,6 +25,7 @@ from screening.domain.model import (
     Relationship,
     RelationshipKind,
     Result,
+    ResultRecorded,
     SchoolType,
     Sitting,
     SittingSeat,
@@ -180,7 +181,7 @@ class FakeRepository:
         key = (draft.campaign_id, draft.student_id, draft.instrument.instrument_id)
         self.t.drafts[key] = draft
 
-    async def add_result(self, result: Result) -> bool:
+    async def add_result(self, result: Result, recorded: ResultRecorded) -> bool:
         self.t.drafts.pop(
             (result.campaign_id, result.student_id, result.instrument.instrument_id), None
         )
@@ -194,6 +195,7 @@ class FakeRepository:
             ):
                 return False
         self.t.results[result.submission_id] = result
+        self.t.events.append(recorded)
         return True
 
     async def result(self, submission_id: UUID) -> Result | None:

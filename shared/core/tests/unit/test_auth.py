@@ -63,6 +63,38 @@ async def test_bad_tokens_are_refused(
     assert reason in refused.value.message
 
 
+async def test_a_verified_token_is_not_verified_again_until_it_expires(
+    keycloak: FakeKeycloak,
+    clock: ManualClock,
+    signing_key: SigningKey,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tokens = verifier(keycloak, clock)
+    token = signing_key.sign()
+    first = await tokens.verify(token)
+    calls: list[str] = []
+    real_decode = jwt.decode
+
+    def counting_decode(*args: object, **kwargs: object) -> object:
+        calls.append("decode")
+        return real_decode(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(jwt, "decode", counting_decode)
+    assert await tokens.verify(token) == first
+    assert calls == []
+    # Another token is verified on its own; a cached one past its expiry is verified again.
+    with pytest.raises(Unauthenticated):
+        await tokens.verify(_tamper(token))
+    assert calls == ["decode"]
+    stale = signing_key.sign(exp=int(time.time()) + 60)
+    await tokens.verify(stale)
+    assert calls == ["decode", "decode"]
+    later = time.time() + 61
+    monkeypatch.setattr(time, "time", lambda: later)
+    await tokens.verify(stale)  # PyJWT's own clock still says valid, with the leeway
+    assert calls == ["decode", "decode", "decode"]
+
+
 async def test_small_clock_skew_is_tolerated(
     keycloak: FakeKeycloak, clock: ManualClock, signing_key: SigningKey
 ) -> None:

@@ -19,6 +19,7 @@ from screening.domain.model import (
     Me,
     Participant,
     Result,
+    ResultRecorded,
     SchoolType,
     Sitting,
     SittingSeat,
@@ -154,10 +155,11 @@ class AnswerRepository(Protocol):
 
     async def result(self, submission_id: UUID) -> Result | None: ...
 
-    async def add_result(self, result: Result) -> bool:
-        """Stores the result unless its submission id, or a result of the same campaign,
-        student and instrument, exists already; True when stored. The student's saved draft
-        of the instrument is discarded either way."""
+    async def add_result(self, result: Result, recorded: ResultRecorded) -> bool:
+        """Stores the result and its ``recorded`` event unless its submission id, or a result
+        of the same campaign, student and instrument, exists already; True when stored (then
+        the event is in the outbox too). The student's saved draft of the instrument is
+        discarded either way."""
         ...
 
     async def publish(self, event: DomainEvent) -> None: ...

@@ -437,12 +437,12 @@ class Sittings:
                 answers_cipher=self._sealer.seal_answers(wanted, given),
                 detail_cipher=self._sealer.seal_detail(wanted, detail_of(scored)),
             )
-            if not await repository.add_result(result):
+            # Stored with its ResultRecorded event in one step; neither when it is a repeat.
+            if not await repository.add_result(result, ResultRecorded(result)):
                 # A resend of this submission, or another one of the same instrument.
                 if await self._duplicate(repository, wanted, claims):
                     return Submitted(wanted, duplicate=True)
                 raise AlreadyExists("this instrument was submitted already")
-            await repository.publish(ResultRecorded(result))
             if scored.critical:
                 levels = [c.suggested_risk for c in scored.critical if c.suggested_risk]
                 level = max(levels, key=lambda lv: lv.rank) if levels else None

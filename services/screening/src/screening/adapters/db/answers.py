@@ -1,10 +1,15 @@
 """The answering hot path (SubmitAnswers) on psycopg's own connection, inside one transaction.
 
-The same statements through SQLAlchemy's ORM session cost about three times the CPU per
-submission (its greenlet bridge and per-statement machinery), and SubmitAnswers must sustain
-hundreds a second on two cores. The connection still comes from the service's one SQLAlchemy
-pool; outbox rows are the chassis's (``OutboxWriter.row``), and the relay is woken after the
-commit as ``OutboxWriter.add`` would.
+The same statements through SQLAlchemy's ORM session cost about twice the CPU per submission
+(its greenlet bridge and per-statement machinery), and SubmitAnswers must sustain hundreds a
+second on two cores. A submission is four round trips: BEGIN, the participant by primary key,
+one statement that discards the draft, stores the result and its ResultRecorded outbox row
+(the row only when the result was stored now), COMMIT. Connections come from a SQLAlchemy pool
+of their own without pre-ping (bootstrap); outbox rows are the chassis's (``OutboxWriter.row``).
+
+The relay is woken after the commit only when a flag was raised (``urgent``): a flag must reach
+alerts at once, while recorded results ride the relay's next poll (at most a second later) in
+batches, instead of one relay pass per submission.
 """
 
 from __future__ import annotations
@@ -21,7 +26,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from screening.adapters.db.repository import RESULT_COLUMNS, _participant, _result
 from screening.adapters.messaging.events import event_of
-from screening.domain.model import CampaignStatus, DomainEvent, GuardianTask, Result, SittingSeat
+from screening.domain.model import (
+    CampaignStatus,
+    DomainEvent,
+    GuardianTask,
+    Result,
+    ResultRecorded,
+    SittingSeat,
+)
 from xinyu_core.messaging import OutboxWriter
 
 _SEAT = (
@@ -35,10 +47,14 @@ _RESULT = "SELECT * FROM results WHERE submission_id = %(submission_id)s"
 _ADD_RESULT = (
     "WITH discarded AS ("  # noqa: S608 - column names and placeholders only
     " DELETE FROM drafts WHERE campaign_id = %(campaign_id)s AND student_id = %(student_id)s"
-    " AND instrument_id = %(instrument_id)s)"
-    f" INSERT INTO results ({', '.join(RESULT_COLUMNS)})"
+    " AND instrument_id = %(instrument_id)s),"
+    f" stored AS (INSERT INTO results ({', '.join(RESULT_COLUMNS)})"
     f" VALUES ({', '.join(f'%({name})s' for name in RESULT_COLUMNS)})"
-    " ON CONFLICT DO NOTHING RETURNING submission_id"
+    " ON CONFLICT DO NOTHING RETURNING submission_id),"
+    # The event exists exactly when the result was stored now.
+    " announced AS (INSERT INTO outbox (event_id, topic, key, payload, headers)"
+    " SELECT %(event_id)s, %(topic)s, %(key)s, %(payload)s, %(headers)s FROM stored)"
+    " SELECT submission_id FROM stored"
 )
 _OUTBOX = (
     "INSERT INTO outbox (event_id, topic, key, payload, headers)"
@@ -84,7 +100,8 @@ class PgAnswers:
     def __init__(self, connection: AsyncConnection[Any], writer: OutboxWriter) -> None:
         self._connection = connection
         self._writer = writer
-        self.published = False
+        # Whether an event that must go out at once (a flag) was written.
+        self.urgent = False
 
     async def _one(self, query: str, params: dict[str, Any]) -> Any:
         async with self._connection.cursor(row_factory=namedtuple_row) as cursor:
@@ -105,14 +122,19 @@ class PgAnswers:
         row = await self._one(_RESULT, {"submission_id": submission_id})
         return _result(row) if row is not None else None
 
-    async def add_result(self, result: Result) -> bool:
-        return await self._one(_ADD_RESULT, result_values(result)) is not None
+    async def add_result(self, result: Result, recorded: ResultRecorded) -> bool:
+        params = {**result_values(result), **self._outbox_row(recorded)}
+        stored = await self._one(_ADD_RESULT, params) is not None
+        return stored
 
-    async def publish(self, event: DomainEvent) -> None:
+    def _outbox_row(self, event: DomainEvent) -> dict[str, Any]:
         topic, message = event_of(event)
         row = self._writer.row(topic, message)
-        await self._connection.execute(_OUTBOX, {**row, "headers": Jsonb(row["headers"])})
-        self.published = True
+        return {**row, "headers": Jsonb(row["headers"])}
+
+    async def publish(self, event: DomainEvent) -> None:
+        await self._connection.execute(_OUTBOX, self._outbox_row(event))
+        self.urgent = True
 
     async def open_task(self, task: GuardianTask) -> None:
         await self._connection.execute(
@@ -148,5 +170,5 @@ class PgAnswerStore:
             answers = PgAnswers(connection, self._writer)
             async with connection.transaction():
                 yield answers
-        if answers.published:
+        if answers.urgent:
             self._writer.committed()
