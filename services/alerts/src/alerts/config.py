@@ -31,7 +31,7 @@ class AlertsSettings(ServiceSettings):
         ]
     )
     # Consumers of the unit topics in one process (one per partition at most).
-    units_consumers: int = 3
+    units_consumers: int = 8
     # County code → the police unit asked to help locate a missing student there (R12).
     locate_units: dict[str, str] = Field(default_factory=lambda: {"360702": "unit-police-360702"})
     # Where `alerts consume notifications` delivers (an SMS or messaging gateway's adapter);
