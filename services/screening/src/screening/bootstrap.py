@@ -113,12 +113,14 @@ def build(
         high_risk_level=settings.high_risk_level,
         guardian_task_days=settings.guardian_task_days,
     )
-    # SubmitAnswers' own small pool: no pre-ping round trip per submission; connections are
+    # SubmitAnswers' own pool: autocommit (its write is one statement), no pre-ping round trip
+    # per submission, no overflow connections opened and closed under load; connections are
     # recycled every ten minutes, and a submission that meets a dead one fails and is resent.
     answer_engine = create_async_engine(
         settings.database_url.get_secret_value(),
-        pool_size=10,
-        max_overflow=10,
+        isolation_level="AUTOCOMMIT",
+        pool_size=settings.answer_pool_size,
+        max_overflow=0,
         pool_pre_ping=False,
         pool_recycle=600,
     )

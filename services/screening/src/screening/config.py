@@ -24,6 +24,8 @@ class ScreeningSettings(ServiceSettings):
     # identity's gRPC address (who the caller is, a class's students, enrolment counts).
     identity_target: str = "127.0.0.1:50061"
     identity_deadline_seconds: float = Field(default=3.0, gt=0)
+    # Connections of SubmitAnswers' own pool (beside the main pool of 10 + 10).
+    answer_pool_size: int = Field(default=16, ge=1, le=100)
     # A confirmed level at or above this opens a guardian-informing task (R2), puts the student
     # on the re-screening list and tells head teachers that the student needs follow-up.
     high_risk_level: RiskLevel = RiskLevel.ORANGE

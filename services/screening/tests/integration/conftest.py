@@ -85,7 +85,7 @@ def world(database: Database) -> World:
     world.shelf = InstrumentShelf(catalogue, load_policy(catalogue), store, world.clock)
     world.campaigns = Campaigns(store, world.shelf, world.identity, world.clock)
     # SubmitAnswers on its production path: psycopg's own connection from the same pool.
-    answers = PgAnswerStore(database.engine, writer)
+    answers = PgAnswerStore(database.engine.execution_options(isolation_level="AUTOCOMMIT"), writer)
     world.sittings = Sittings(
         store, world.shelf, world.identity, answers, world.keys, world.sealer, world.clock
     )

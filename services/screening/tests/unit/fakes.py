@@ -25,6 +25,7 @@ from screening.domain.model import (
     Relationship,
     RelationshipKind,
     Result,
+    ResultFlagged,
     ResultRecorded,
     SchoolType,
     Sitting,
@@ -181,7 +182,13 @@ class FakeRepository:
         key = (draft.campaign_id, draft.student_id, draft.instrument.instrument_id)
         self.t.drafts[key] = draft
 
-    async def add_result(self, result: Result, recorded: ResultRecorded) -> bool:
+    async def add_result(
+        self,
+        result: Result,
+        recorded: ResultRecorded,
+        flagged: ResultFlagged | None = None,
+        task: GuardianTask | None = None,
+    ) -> bool:
         self.t.drafts.pop(
             (result.campaign_id, result.student_id, result.instrument.instrument_id), None
         )
@@ -196,6 +203,10 @@ class FakeRepository:
                 return False
         self.t.results[result.submission_id] = result
         self.t.events.append(recorded)
+        if flagged is not None:
+            self.t.events.append(flagged)
+        if task is not None:
+            await self.open_task(task)
         return True
 
     async def result(self, submission_id: UUID) -> Result | None:

@@ -19,6 +19,7 @@ from screening.domain.model import (
     Me,
     Participant,
     Result,
+    ResultFlagged,
     ResultRecorded,
     SchoolType,
     Sitting,
@@ -155,16 +156,18 @@ class AnswerRepository(Protocol):
 
     async def result(self, submission_id: UUID) -> Result | None: ...
 
-    async def add_result(self, result: Result, recorded: ResultRecorded) -> bool:
-        """Stores the result and its ``recorded`` event unless its submission id, or a result
-        of the same campaign, student and instrument, exists already; True when stored (then
-        the event is in the outbox too). The student's saved draft of the instrument is
-        discarded either way."""
+    async def add_result(
+        self,
+        result: Result,
+        recorded: ResultRecorded,
+        flagged: ResultFlagged | None = None,
+        task: GuardianTask | None = None,
+    ) -> bool:
+        """Stores the result with its events (``recorded``, and ``flagged`` when a critical
+        rule fired) and the flag's guardian ``task``, all or nothing, unless its submission id,
+        or a result of the same campaign, student and instrument, exists already; True when
+        stored now. The student's saved draft of the instrument is discarded either way."""
         ...
-
-    async def publish(self, event: DomainEvent) -> None: ...
-
-    async def open_task(self, task: GuardianTask) -> None: ...
 
 
 class AnswerStore(Protocol):

@@ -437,18 +437,11 @@ class Sittings:
                 answers_cipher=self._sealer.seal_answers(wanted, given),
                 detail_cipher=self._sealer.seal_detail(wanted, detail_of(scored)),
             )
-            # Stored with its ResultRecorded event in one step; neither when it is a repeat.
-            if not await repository.add_result(result, ResultRecorded(result)):
-                # A resend of this submission, or another one of the same instrument.
-                if await self._duplicate(repository, wanted, claims):
-                    return Submitted(wanted, duplicate=True)
-                raise AlreadyExists("this instrument was submitted already")
+            flagged, task = None, None
             if scored.critical:
                 levels = [c.suggested_risk for c in scored.critical if c.suggested_risk]
                 level = max(levels, key=lambda lv: lv.rank) if levels else None
-                await repository.publish(
-                    ResultFlagged(result, tuple(c.rule for c in scored.critical), level)
-                )
+                flagged = ResultFlagged(result, tuple(c.rule for c in scored.critical), level)
                 task = guardian_task(
                     self._new_id(),
                     result,
@@ -457,5 +450,11 @@ class Sittings:
                     now,
                     self._rules.guardian_task_days,
                 )
-                await repository.open_task(task)
+            # The result, its events and the flag's guardian task in one step; none of them
+            # when it is a repeat.
+            if not await repository.add_result(result, ResultRecorded(result), flagged, task):
+                # A resend of this submission, or another one of the same instrument.
+                if await self._duplicate(repository, wanted, claims):
+                    return Submitted(wanted, duplicate=True)
+                raise AlreadyExists("this instrument was submitted already")
         return Submitted(wanted, duplicate=False)

@@ -1,15 +1,20 @@
-"""The answering hot path (SubmitAnswers) on psycopg's own connection, inside one transaction.
+"""The answering hot path (SubmitAnswers) on psycopg's own connection, in autocommit.
 
-The same statements through SQLAlchemy's ORM session cost about twice the CPU per submission
-(its greenlet bridge and per-statement machinery), and SubmitAnswers must sustain hundreds a
-second on two cores. A submission is four round trips: BEGIN, the participant by primary key,
-one statement that discards the draft, stores the result and its ResultRecorded outbox row
-(the row only when the result was stored now), COMMIT. Connections come from a SQLAlchemy pool
-of their own without pre-ping (bootstrap); outbox rows are the chassis's (``OutboxWriter.row``).
+A submission is two round trips: the participant with its sitting and campaign by primary key,
+then one statement that discards the draft, stores the result and, only if the result is new,
+writes its outbox rows (ResultRecorded; ResultFlagged when a critical rule fired) and the flag's
+guardian task. One statement is atomic by itself, so no BEGIN/COMMIT round trips are needed:
+the read before it only decides whether to try, and the unique keys decide races.
 
-The relay is woken after the commit only when a flag was raised (``urgent``): a flag must reach
-alerts at once, while recorded results ride the relay's next poll (at most a second later) in
-batches, instead of one relay pass per submission.
+Why not SQLAlchemy's ORM session here: the same work through it cost about twice the CPU per
+submission (its greenlet bridge, per-statement machinery, and a transaction's two extra round
+trips), and SubmitAnswers must sustain hundreds a second on two cores. Connections come from a
+SQLAlchemy pool of their own, in AUTOCOMMIT and without pre-ping (bootstrap); the outbox rows
+are the chassis's (``OutboxWriter.row``).
+
+The relay is woken after the statement only when a flag was raised: a flag must reach alerts at
+once, while recorded results ride the relay's next poll (at most a second later) in batches,
+instead of one relay pass per submission.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from screening.domain.model import (
     DomainEvent,
     GuardianTask,
     Result,
+    ResultFlagged,
     ResultRecorded,
     SittingSeat,
 )
@@ -44,33 +50,54 @@ _SEAT = (
     " WHERE p.sitting_id = %(sitting_id)s AND p.student_id = %(student_id)s"
 )
 _RESULT = "SELECT * FROM results WHERE submission_id = %(submission_id)s"
-_ADD_RESULT = (
-    "WITH discarded AS ("  # noqa: S608 - column names and placeholders only
-    " DELETE FROM drafts WHERE campaign_id = %(campaign_id)s AND student_id = %(student_id)s"
-    " AND instrument_id = %(instrument_id)s),"
-    f" stored AS (INSERT INTO results ({', '.join(RESULT_COLUMNS)})"
-    f" VALUES ({', '.join(f'%({name})s' for name in RESULT_COLUMNS)})"
-    " ON CONFLICT DO NOTHING RETURNING submission_id),"
-    # The event exists exactly when the result was stored now.
-    " announced AS (INSERT INTO outbox (event_id, topic, key, payload, headers)"
-    " SELECT %(event_id)s, %(topic)s, %(key)s, %(payload)s, %(headers)s FROM stored)"
-    " SELECT submission_id FROM stored"
+_TASK_COLUMNS = (
+    "task_id",
+    "student_id",
+    "submission_id",
+    "school_code",
+    "county_code",
+    "class_code",
+    "level",
+    "cause",
+    "status",
+    "due_at",
+    "created_at",
 )
-_OUTBOX = (
-    "INSERT INTO outbox (event_id, topic, key, payload, headers)"
-    " VALUES (%(event_id)s, %(topic)s, %(key)s, %(payload)s, %(headers)s)"
-)
-_RANK = "CASE {} WHEN 'green' THEN 0 WHEN 'yellow' THEN 1 WHEN 'orange' THEN 2 ELSE 3 END"
-_OPEN_TASK = (
-    "INSERT INTO guardian_tasks (task_id, student_id, submission_id, school_code, county_code,"  # noqa: S608
-    " class_code, level, cause, status, due_at, created_at)"
-    " VALUES (%(task_id)s, %(student_id)s, %(submission_id)s, %(school_code)s,"
-    " %(county_code)s, %(class_code)s, %(level)s, %(cause)s, %(status)s, %(due_at)s,"
-    " %(created_at)s)"
-    " ON CONFLICT (submission_id) DO UPDATE SET level = EXCLUDED.level"
-    " WHERE guardian_tasks.status = 'open'"
-    f" AND {_RANK.format('EXCLUDED.level')} > {_RANK.format('guardian_tasks.level')}"
-)
+
+
+def _event_values(n: int) -> str:
+    return (
+        f"(%(e{n}_event_id)s::uuid, %(e{n}_topic)s, %(e{n}_key)s, %(e{n}_payload)s::bytea,"
+        f" %(e{n}_headers)s::jsonb)"
+    )
+
+
+def _record_statement(events: int, task: bool) -> str:
+    """Column names and placeholders only: no input is formatted into the SQL."""
+    parts = [
+        "WITH discarded AS (DELETE FROM drafts WHERE campaign_id = %(campaign_id)s"
+        " AND student_id = %(student_id)s AND instrument_id = %(instrument_id)s),",
+        f" stored AS (INSERT INTO results ({', '.join(RESULT_COLUMNS)})",
+        f" VALUES ({', '.join(f'%({name})s' for name in RESULT_COLUMNS)})",
+        " ON CONFLICT DO NOTHING RETURNING submission_id),",
+        # The rows exist exactly when the result was stored now.
+        " announced AS (INSERT INTO outbox (event_id, topic, key, payload, headers)",
+        " SELECT v.* FROM (VALUES ",
+        ", ".join(_event_values(n) for n in range(events)),
+        ") AS v (event_id, topic, key, payload, headers) WHERE EXISTS (SELECT 1 FROM stored))",
+    ]
+    if task:
+        parts += [
+            f", tasked AS (INSERT INTO guardian_tasks ({', '.join(_TASK_COLUMNS)})",
+            f" SELECT {', '.join(f'%(t_{name})s' for name in _TASK_COLUMNS)}",
+            " WHERE EXISTS (SELECT 1 FROM stored) ON CONFLICT (submission_id) DO NOTHING)",
+        ]
+    parts.append(" SELECT submission_id FROM stored")
+    return "".join(parts)
+
+
+_RECORD = _record_statement(1, task=False)
+_RECORD_FLAGGED = _record_statement(2, task=True)
 
 
 def result_values(result: Result) -> dict[str, Any]:
@@ -92,6 +119,12 @@ def result_values(result: Result) -> dict[str, Any]:
         "answers_cipher": result.answers_cipher,
         "detail_cipher": result.detail_cipher,
     }
+
+
+def task_values(task: GuardianTask) -> dict[str, Any]:
+    values = {name: getattr(task, name) for name in _TASK_COLUMNS}
+    values["level"], values["status"] = task.level.value, task.status.value
+    return {f"t_{name}": value for name, value in values.items()}
 
 
 class PgAnswers:
@@ -122,41 +155,32 @@ class PgAnswers:
         row = await self._one(_RESULT, {"submission_id": submission_id})
         return _result(row) if row is not None else None
 
-    async def add_result(self, result: Result, recorded: ResultRecorded) -> bool:
-        params = {**result_values(result), **self._outbox_row(recorded)}
-        stored = await self._one(_ADD_RESULT, params) is not None
-        return stored
-
-    def _outbox_row(self, event: DomainEvent) -> dict[str, Any]:
+    def _event(self, n: int, event: DomainEvent) -> dict[str, Any]:
         topic, message = event_of(event)
         row = self._writer.row(topic, message)
-        return {**row, "headers": Jsonb(row["headers"])}
+        row["headers"] = Jsonb(row["headers"])
+        return {f"e{n}_{name}": value for name, value in row.items()}
 
-    async def publish(self, event: DomainEvent) -> None:
-        await self._connection.execute(_OUTBOX, self._outbox_row(event))
-        self.urgent = True
-
-    async def open_task(self, task: GuardianTask) -> None:
-        await self._connection.execute(
-            _OPEN_TASK,
-            {
-                "task_id": task.task_id,
-                "student_id": task.student_id,
-                "submission_id": task.submission_id,
-                "school_code": task.school_code,
-                "county_code": task.county_code,
-                "class_code": task.class_code,
-                "level": task.level.value,
-                "cause": task.cause,
-                "status": task.status.value,
-                "due_at": task.due_at,
-                "created_at": task.created_at,
-            },
-        )
+    async def add_result(
+        self,
+        result: Result,
+        recorded: ResultRecorded,
+        flagged: ResultFlagged | None = None,
+        task: GuardianTask | None = None,
+    ) -> bool:
+        params = {**result_values(result), **self._event(0, recorded)}
+        if flagged is None or task is None:
+            statement = _RECORD
+        else:
+            statement = _RECORD_FLAGGED
+            params |= self._event(1, flagged) | task_values(task)
+        stored = await self._one(statement, params) is not None
+        self.urgent = stored and flagged is not None
+        return stored
 
 
 class PgAnswerStore:
-    """``async with store() as answers``: one transaction on a pooled connection."""
+    """``async with store() as answers``: a pooled connection in autocommit."""
 
     def __init__(self, engine: AsyncEngine, writer: OutboxWriter) -> None:
         self._engine = engine
@@ -167,8 +191,10 @@ class PgAnswerStore:
         async with self._engine.connect() as pooled:
             raw = await pooled.get_raw_connection()
             connection: AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]
+            if not connection.autocommit:
+                # Outside autocommit the write would wait for a COMMIT nobody sends.
+                raise RuntimeError("SubmitAnswers needs an engine in AUTOCOMMIT")
             answers = PgAnswers(connection, self._writer)
-            async with connection.transaction():
-                yield answers
+            yield answers
         if answers.urgent:
             self._writer.committed()
