@@ -4,6 +4,7 @@ is the single statement of who may call what; this test keeps it true."""
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,14 @@ import httpx
 import pytest
 
 from xinyu_e2e import GATEWAY_URL, auth
+from xinyu_e2e.alerts import (
+    POLICE,
+    POLICE_REPORTS,
+    UnitProducer,
+    encode,
+    report,
+    wait_for_task,
+)
 from xinyu_e2e.screening import (
     PHQ_A,
     campaign_body,
@@ -91,9 +100,104 @@ def screening(world: tuple[httpx.Client, DemoWorld]) -> dict[str, str]:
     }
 
 
+ALERT_PREFIXES = ("/v1/alerts", "/v1/cases/", "/v1/review-tasks", "/v1/locate-requests")
+
+
+@pytest.fixture(scope="module")
+def alerts(world: tuple[httpx.Client, DemoWorld]) -> dict[str, str]:
+    """The alert rows' placeholders (see docs/access-matrix.md): a high report about the
+    child, two suicide-risk reports whose cases the policy opened (one closed here), and a
+    police report about nobody the platform knows, its review task dismissed by the county.
+    Built only when an alert row runs."""
+    client, demo = world
+
+    def raised(category: str, severity: str) -> dict[str, Any]:
+        return ok(
+            client.post(
+                "/v1/alerts",
+                json={
+                    "student_id": demo.student(0),
+                    "category": category,
+                    "severity": severity,
+                    "description": f"matrix: {category}",
+                },
+                headers=auth("psych.teacher"),
+            ),
+            201,
+        )
+
+    alert = raised("withdrawal", "high")
+    crisis = raised("suicide_risk", "critical")
+    closing = raised("suicide_risk", "critical")
+    psych = auth("psych.teacher")
+    ok(
+        client.post(
+            f"/v1/cases/{closing['case_id']}/steps",
+            json={"kind": "guardian_contact", "note": "matrix: the mother was phoned"},
+            headers=psych,
+        )
+    )
+    ok(
+        client.post(
+            f"/v1/cases/{closing['case_id']}/closure",
+            json={"summary": "matrix: safe at home"},
+            headers=psych,
+        )
+    )
+    external_id = f"MX-{uuid.uuid4().hex[:12]}"
+    police = UnitProducer(POLICE)
+    police.send(POLICE_REPORTS, encode(report(external_id, number="G360702201300000000")))
+    assert police.flush() == 0
+    assert not police.errors, police.errors
+    task = wait_for_task(client, lambda t: t["external_id"] == external_id)
+    ok(
+        client.post(
+            f"/v1/review-tasks/{task['task_id']}/resolution",
+            json={"dismiss_reason": "not-a-student"},
+            headers=auth("zhanggong.admin"),
+        )
+    )
+    return {
+        "alert": alert["alert_id"],
+        "crisis": crisis["alert_id"],
+        "case": crisis["case_id"],
+        "closed": closing["case_id"],
+        "task": task["task_id"],
+    }
+
+
+def alert_body_for(method: str, path: str, ids: dict[str, str]) -> dict[str, Any] | None:
+    if method == "GET" or path.endswith("/case") or path.endswith("/acknowledgement"):
+        return None
+    if path == "/v1/alerts":
+        return {
+            "student_id": ids["child"],
+            "category": "conflict",
+            "severity": "low",
+            "description": "matrix: a quarrel in the playground",
+        }
+    if path.startswith("/v1/alerts/") and path.endswith("/closure"):
+        return {"outcome": "handled"}
+    if path.endswith("/steps"):
+        return {"kind": "guardian_contact", "note": "matrix: the mother was phoned again"}
+    if path.startswith("/v1/cases/") and path.endswith("/closure"):
+        return {"summary": "matrix: closed again"}
+    if path.endswith("/resolution"):
+        return {"dismiss_reason": "not-a-student"}
+    if path == "/v1/locate-requests":
+        return {
+            "student_id": ids["child"],
+            "details": "matrix: last seen at the school gate",
+            "school_contact": "0797-1234567",
+        }
+    raise AssertionError(f"no body known for {method} {path}")
+
+
 def body_for(method: str, path: str, ids: dict[str, str]) -> dict[str, Any] | None:
     if path.startswith("/v1/screening/"):
         return screening_body_for(method, path, ids)
+    if path.startswith(ALERT_PREFIXES):
+        return alert_body_for(method, path, ids)
     if method != "POST":
         return None
     if path == "/v1/schools":
@@ -179,6 +283,8 @@ def test_cell(
     }
     if target.startswith("/v1/screening/"):
         ids.update(request.getfixturevalue("screening"))
+    if target.startswith(ALERT_PREFIXES):
+        ids.update(request.getfixturevalue("alerts"))
     target = target.format(**ids)
     path = target.split("?", 1)[0]
     headers = {} if user == "none" else auth(user)
