@@ -2,13 +2,13 @@
 FastAPI endpoint and a bare gRPC call measured in the same run.
 
     uv run --frozen python e2e/benchmarks/screening_submissions.py                 # 3,000 students
-    uv run --frozen python e2e/benchmarks/screening_submissions.py --students 600 --classes 12
+    uv run --frozen python e2e/benchmarks/screening_submissions.py --students 600
 
 Needs the running platform (`make up`). What it does:
 
   set-up    through the gateway, as the demo staff with their Keycloak tokens: the school admin
             uploads a roster of --students invented students (deterministic numbers, so a
-            second run changes nothing) into --classes junior-secondary classes of the demo
+            second run changes nothing) into junior-secondary classes of 50 of the demo
             school; 章贡区 opens a campaign with --instruments for it; the psychology teacher
             starts one sitting per class; every student joins with the join code and their
             personal code (no token) and gets a real sitting token. Each student then has one
@@ -31,8 +31,11 @@ both baselines, CPU milliseconds per submission of each process (where the time 
 memory (VmHWM) of each process, and checks in screening's database that every accepted
 submission is stored exactly once and nothing else was. The load generator is a minimal
 HTTP/1.1 client on uvloop (pre-built requests, one keep-alive connection per client), so it
-costs as little as possible of the same two cores. It is not a test: it asserts nothing about
-speed; ``e2e/tests/test_screening_benchmark.py`` only checks that it runs.
+costs as little as possible of the same two cores. Afterwards it completes the guardian tasks
+the run's flagged results opened (--flagged of the sittings, 2 % by default) and closes its
+campaign, so the demo school's working lists stay as they were (``screening_submissions.py
+tidy`` does the same for earlier runs). It is not a test: it asserts nothing about speed;
+``e2e/tests/test_screening_benchmark.py`` only checks that it runs.
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ SCREENING_DATABASE = os.environ.get(
 SUBMIT_PATH = "/v1/screening/sittings/submissions"
 ROSTER_HEADER = "学籍号,姓名,性别,出生日期,学校标识码,入学年份,班级\n"
 FIRST_CLASS_NUMBER = 11
+CLASS_SIZE = 50
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 TARGET_RATE, TARGET_P99_MS = 420.0, 300.0
 AIM_RATE, AIM_P99_MS = 1000.0, 100.0
@@ -112,14 +116,15 @@ class Work:
     request: bytes
 
 
-def roster(students: int, classes: int, cohort: int) -> str:
-    per_class = math.ceil(students / classes)
+def roster(students: int, cohort: int) -> str:
+    """Student i is always in the same class, whatever --students says, so runs of different
+    sizes never move anybody."""
     rows = []
     for i in range(students):
         number = f"G3607022013{i:07d}X"
         birth = f"2013-{1 + i % 12:02d}-{1 + i % 28:02d}"
         gender = "男" if i % 2 else "女"
-        klass = FIRST_CLASS_NUMBER + i // per_class
+        klass = FIRST_CLASS_NUMBER + i // CLASS_SIZE
         rows.append(f"{number},压测学生{i},{gender},{birth},{DEMO_SCHOOL},{cohort},{klass}\n")
     return ROSTER_HEADER + "".join(rows)
 
@@ -147,10 +152,28 @@ def import_roster(client: httpx.Client, staff: Staff, text: str) -> dict[str, An
     raise SystemExit("the roster import did not finish in 10 minutes")
 
 
-def answer_maker(definition: dict[str, Any]) -> Callable[[random.Random], dict[str, int]]:
-    """Answers to every item that is always asked, drawn from its options (mostly the lower
-    ones, as in a school population); items asked only after others are left out."""
+def _items_named(condition: Any) -> set[str]:
+    """The items a condition (of a critical rule) looks at."""
+    if isinstance(condition, dict):
+        found = {condition["item"]} if isinstance(condition.get("item"), str) else set()
+        for value in condition.values():
+            found |= _items_named(value)
+        return found
+    if isinstance(condition, list):
+        return set().union(*(_items_named(value) for value in condition))
+    return set()
+
+
+def answer_maker(
+    definition: dict[str, Any], flagged_share: float
+) -> Callable[[random.Random], dict[str, int]]:
+    """Answers to every item that is always asked (items asked only after others are left
+    out): mostly the lowest options, as in a school population; the items critical rules look
+    at stay at their lowest option except in ``flagged_share`` of the sittings, where one of
+    them gets its highest (a flagged result and a guardian task, as a real screening day has
+    a few)."""
     option_sets = definition.get("option_sets") or {}
+    critical = set().union(*(_items_named(rule["when"]) for rule in definition.get("critical", [])))
     items = []
     for item in definition["items"]:
         if item.get("show_if") is not None:
@@ -159,12 +182,19 @@ def answer_maker(definition: dict[str, Any]) -> Callable[[random.Random], dict[s
         if isinstance(options, str):
             options = option_sets[options]
         items.append((item["id"], [option["value"] for option in options]))
+    flaggable = [item_id for item_id, _ in items if item_id in critical]
 
     def make(rng: random.Random) -> dict[str, int]:
         answers = {}
         for item_id, values in items:
-            weights = [0.55, 0.3, 0.1, 0.05][: len(values)] + [0.02] * (len(values) - 4)
+            if item_id in critical:
+                answers[item_id] = values[0]
+                continue
+            weights = [0.7, 0.2, 0.07, 0.03][: len(values)] + [0.01] * (len(values) - 4)
             answers[item_id] = rng.choices(values, weights=weights[: len(values)])[0]
+        if flaggable and rng.random() < flagged_share:
+            item_id = rng.choice(flaggable)
+            answers[item_id] = dict(items)[item_id][-1]
         return answers
 
     return make
@@ -178,10 +208,11 @@ def set_up(args: argparse.Namespace, staff: Staff) -> tuple[str, list[Work], dic
         ensure_demo_world(client)
         cohort = junior_cohort()
         started = time.perf_counter()
-        job = import_roster(client, staff, roster(args.students, args.classes, cohort))
+        classes = math.ceil(args.students / CLASS_SIZE)
+        job = import_roster(client, staff, roster(args.students, cohort))
         timings["roster import"] = time.perf_counter() - started
         print(
-            f"roster: {job['rows_total']:,} students in {args.classes} classes of {cohort} "
+            f"roster: {job['rows_total']:,} students in {classes} classes of {cohort} "
             f"({job['rows_created']:,} new) in {timings['roster import']:.1f} s"
         )
         refs = [
@@ -196,7 +227,7 @@ def set_up(args: argparse.Namespace, staff: Staff) -> tuple[str, list[Work], dic
                     headers=staff("psych.teacher"),
                 )
             )
-            makers[ref["instrument_id"]] = answer_maker(found["definition"])
+            makers[ref["instrument_id"]] = answer_maker(found["definition"], args.flagged)
         now = time.time()
         campaign = ok(
             client.post(
@@ -219,7 +250,7 @@ def set_up(args: argparse.Namespace, staff: Staff) -> tuple[str, list[Work], dic
         campaign_id = campaign["campaign_id"]
         started = time.perf_counter()
         slips: list[tuple[str, str]] = []
-        for number in range(FIRST_CLASS_NUMBER, FIRST_CLASS_NUMBER + args.classes):
+        for number in range(FIRST_CLASS_NUMBER, FIRST_CLASS_NUMBER + classes):
             sitting = ok(
                 client.post(
                     "/v1/screening/sittings",
@@ -235,7 +266,7 @@ def set_up(args: argparse.Namespace, staff: Staff) -> tuple[str, list[Work], dic
             join_code = sitting["sitting"]["join_code"]
             slips.extend((join_code, p["personal_code"]) for p in sitting["participants"])
         timings["sittings"] = time.perf_counter() - started
-        print(f"sittings: {args.classes} started, {len(slips):,} slips")
+        print(f"sittings: {classes} started, {len(slips):,} slips")
     started = time.perf_counter()
     tokens = asyncio.run(_join_all(slips))
     timings["joins"] = time.perf_counter() - started
@@ -506,7 +537,8 @@ def start_bare(kind: str) -> tuple[subprocess.Popen[bytes], int]:
 
 
 def stack_pids() -> dict[str, int]:
-    """The gateway's, screening's and PostgreSQL's pids from the local stack's supervisor."""
+    """The pids of the gateway, every screening process (screening, screening-2…) and
+    PostgreSQL, from the local stack's supervisor."""
     found: dict[str, int] = {}
     try:
         status = subprocess.run(
@@ -518,10 +550,12 @@ def stack_pids() -> dict[str, int]:
         ).stdout
     except (OSError, subprocess.TimeoutExpired):
         status = ""
-    for name in ("services:gateway", "services:screening", "postgres"):
-        match = re.search(rf"^{name}\s+RUNNING\s+pid (\d+)", status, re.MULTILINE)
-        if match:
-            found[name.removeprefix("services:")] = int(match.group(1))
+    for match in re.finditer(
+        r"^(services:gateway|services:screening(?:-\d+)?|postgres)\s+RUNNING\s+pid (\d+)",
+        status,
+        re.MULTILINE,
+    ):
+        found[match.group(1).removeprefix("services:")] = int(match.group(2))
     return found
 
 
@@ -620,7 +654,7 @@ def run(args: argparse.Namespace) -> int:
     import uvloop
 
     print(
-        f"\n{len(work):,} submissions ({args.students:,} students × "
+        f"\n{len(work):,} submissions (every student of the sittings × "
         f"{len(args.instruments.split(','))} instruments), {args.warmup} of them to warm up "
         f"each baseline, the rest split over {levels} clients"
     )
@@ -676,7 +710,68 @@ def run(args: argparse.Namespace) -> int:
             process.wait(timeout=15)
 
     report(results, memory)
-    return check_stored_once(campaign_id, results["gateway"])
+    outcome = check_stored_once(campaign_id, results["gateway"])
+    tidy_up([campaign_id], staff)
+    return outcome
+
+
+BENCHMARK_NOTE = "benchmark run: invented students, nobody to inform"
+
+
+def tidy_up(campaign_ids: list[str], staff: Staff) -> None:
+    """Leaves the demo school's working lists as they were: the guardian tasks the run's
+    flagged results opened are completed (through the gateway, as the school admin) and the
+    campaigns closed. The results stay: they are the school's history."""
+    with psycopg.connect(SCREENING_DATABASE) as connection:
+        rows = connection.execute(
+            "SELECT t.task_id::text FROM guardian_tasks t JOIN results r USING (submission_id) "
+            "WHERE r.campaign_id = ANY(%s::uuid[]) AND t.status = 'open'",
+            (campaign_ids,),
+        ).fetchall()
+    tasks = [row[0] for row in rows]
+    headers = staff("school.admin")
+
+    async def complete() -> None:
+        pending = iter(tasks)
+        async with httpx.AsyncClient(base_url=GATEWAY_URL, timeout=60.0) as client:
+
+            async def worker() -> None:
+                for task_id in pending:
+                    for attempt in range(5):
+                        reply = await client.post(
+                            f"/v1/screening/guardian-tasks/{task_id}/completion",
+                            json={"note": BENCHMARK_NOTE},
+                            headers=headers,
+                        )
+                        if reply.status_code != 503:
+                            break
+                        await asyncio.sleep(2**attempt)
+                    ok(reply)
+
+            await asyncio.gather(*(worker() for _ in range(16)))
+
+    asyncio.run(complete())
+    with httpx.Client(base_url=GATEWAY_URL, timeout=60.0) as client:
+        for campaign_id in campaign_ids:
+            for attempt in range(5):
+                reply = client.post(
+                    f"/v1/screening/campaigns/{campaign_id}/close",
+                    headers=staff("zhanggong.admin"),
+                )
+                if reply.status_code != 503:
+                    break
+                time.sleep(2**attempt)
+            ok(reply)
+    print(f"tidied up: {len(tasks):,} guardian tasks completed, {len(campaign_ids)} closed")
+
+
+def tidy_earlier_runs() -> int:
+    with psycopg.connect(SCREENING_DATABASE) as connection:
+        rows = connection.execute(
+            "SELECT campaign_id::text FROM campaigns WHERE name LIKE 'benchmark %%'"
+        ).fetchall()
+    tidy_up([row[0] for row in rows], Staff())
+    return 0
 
 
 def start_gateway_over(grpc_port: int) -> tuple[subprocess.Popen[bytes], int]:
@@ -783,14 +878,17 @@ def main() -> int:
     for kind in ("bare-http", "bare-grpc"):
         server = sub.add_parser(kind)
         server.add_argument("--port", type=int, required=True)
+    sub.add_parser("tidy", help="complete earlier runs' guardian tasks, close their campaigns")
     parser.add_argument("--students", type=int, default=3000)
-    parser.add_argument("--classes", type=int, default=60)
     parser.add_argument(
         "--instruments", default="phq-a@1.0.0,gad-7@1.0.0,ces-dc@1.0.0", help="id@version,…"
     )
     parser.add_argument("--concurrency", default="32,128")
     parser.add_argument("--warmup", type=int, default=200, help="requests before the baselines")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument(
+        "--flagged", type=float, default=0.02, help="share of sittings with a critical answer"
+    )
     args = parser.parse_args()
     if args.command == "bare-http":
         serve_bare_http(args.port)
@@ -798,6 +896,8 @@ def main() -> int:
     if args.command == "bare-grpc":
         serve_bare_grpc(args.port)
         return 0
+    if args.command == "tidy":
+        return tidy_earlier_runs()
     return run(args)
 
 
