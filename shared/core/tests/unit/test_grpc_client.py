@@ -42,3 +42,38 @@ async def test_a_channel_without_interceptors_calls_with_the_callers_deadline() 
     finally:
         await server.stop(None)
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_calls_go_round_robin_over_every_address_of_the_target() -> None:
+    counts = [0, 0]
+
+    class Counting(health.aio.HealthServicer):  # type: ignore[misc]
+        def __init__(self, n: int) -> None:
+            super().__init__()
+            self._n = n
+
+        async def Check(
+            self, request: health_pb2.HealthCheckRequest, context: grpc.aio.ServicerContext
+        ) -> health_pb2.HealthCheckResponse:
+            counts[self._n] += 1
+            return health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING)
+
+    servers, ports = [], []
+    for n in range(2):
+        server = grpc.aio.server()
+        health_pb2_grpc.add_HealthServicer_to_server(Counting(n), server)
+        ports.append(server.add_insecure_port("127.0.0.1:0"))
+        await server.start()
+        servers.append(server)
+    channel = open_channel(f"ipv4:127.0.0.1:{ports[0]},127.0.0.1:{ports[1]}", intercepted=False)
+    try:
+        stub = health_pb2_grpc.HealthStub(channel)
+        for _ in range(20):
+            await stub.Check(health_pb2.HealthCheckRequest(), timeout=5)
+    finally:
+        await channel.close()
+        for server in servers:
+            await server.stop(None)
+    # Both processes take calls (the first calls may all go to whichever connected first).
+    assert sum(counts) == 20
+    assert min(counts) >= 5

@@ -13,9 +13,13 @@ from opentelemetry.instrumentation.grpc import aio_client_interceptors
 from opentelemetry.sdk.trace import TracerProvider
 
 # gRPC's own retry machinery (service config), so retries honour the overall deadline and
-# never repeat a call that the server may have executed (UNAVAILABLE only).
+# never repeat a call that the server may have executed (UNAVAILABLE only). Calls go round-robin
+# over every address the target resolves to ("ipv4:127.0.0.1:50062,127.0.0.1:50072", or a
+# headless Service's dns:///), so several processes of one service share the calls of one
+# channel; with a single address it is the same as gRPC's default pick_first.
 _RETRY_SERVICE_CONFIG = json.dumps(
     {
+        "loadBalancingConfig": [{"round_robin": {}}],
         "methodConfig": [
             {
                 "name": [{}],
@@ -27,7 +31,7 @@ _RETRY_SERVICE_CONFIG = json.dumps(
                     "retryableStatusCodes": ["UNAVAILABLE"],
                 },
             }
-        ]
+        ],
     }
 )
 
