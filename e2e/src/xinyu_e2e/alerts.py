@@ -62,8 +62,10 @@ class UnitProducer:
         if error is not None:
             self.errors.append(error)
 
-    def send(self, topic: str, value: bytes) -> None:
-        self._producer.produce(topic, value=value, on_delivery=self._delivered)
+    def send(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+        """Unkeyed messages are spread over the partitions; messages with one key stay in
+        order (the unit's choice, as with any Kafka producer)."""
+        self._producer.produce(topic, value=value, key=key, on_delivery=self._delivered)
         self._producer.poll(0)
 
     def flush(self, timeout: float = 60.0) -> int:
@@ -141,11 +143,22 @@ def read(
     principal: str,
     topic: str,
     since: dict[int, int],
-    until: Callable[[list[Record]], bool],
+    until: Callable[[list[Record]], bool] | None = None,
     timeout: float = 60.0,
 ) -> list[Record]:
     """Records of ``topic`` from ``since`` on, read as ``principal``, until ``until`` holds for
-    what was read (or ``timeout``; the caller asserts on what came)."""
+    what was read (or ``timeout``; the caller asserts on what came). Without ``until``: every
+    record the topic held when called."""
+    if until is None:
+        last = {p: end for p, end in ends(principal, topic).items() if end > since.get(p, 0)}
+
+        def read_to_the_end(found: list[Record]) -> bool:
+            reached: dict[int, int] = {}
+            for record in found:
+                reached[record.partition] = max(reached.get(record.partition, 0), record.offset)
+            return all(reached.get(p, -1) >= end - 1 for p, end in last.items())
+
+        until = read_to_the_end
     client = _consumer(principal)
     client.assign([TopicPartition(topic, p, offset) for p, offset in since.items()])
     found: list[Record] = []
