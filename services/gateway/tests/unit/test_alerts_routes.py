@@ -14,6 +14,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from gateway.app import create_app
+from gateway.config import GatewaySettings
 from gateway.routers import alerts
 from xinyu.alerts.v1 import alerts_pb2 as pb
 from xinyu_core.auth import Principal
@@ -630,3 +632,24 @@ async def test_a_locate_request_names_the_unit_and_its_topic() -> None:
     _, request, _ = fake.only_call()
     assert request.unit == ""
     assert request.last_seen_at.ToJsonString() == "2026-11-28T08:10:00Z"
+
+
+# --- wiring ------------------------------------------------------------------------------
+
+
+def test_the_app_serves_the_alert_routes_and_finds_alerts_at_its_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("GATEWAY_ALERTS_TARGET", raising=False)
+    settings = GatewaySettings()
+    assert settings.alerts_target == "127.0.0.1:50065"
+    monkeypatch.setenv("GATEWAY_ALERTS_TARGET", "alerts:50065")
+    assert GatewaySettings().alerts_target == "alerts:50065"
+    paths = set(create_app(settings).openapi()["paths"])
+    assert {
+        "/v1/alerts",
+        "/v1/alerts/{alert_id}",
+        "/v1/review-tasks",
+        "/v1/cases/{case_id}",
+        "/v1/locate-requests",
+    } <= paths
