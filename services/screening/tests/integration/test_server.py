@@ -6,6 +6,7 @@ relay publishes the flag to Kafka keyed by the student id. identity is a fake.""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -14,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import grpc
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from fakes import CLASS, FakeIdentity, student
+from fakes import CLASS, FAKE_NAME, FakeIdentity, student
 from pydantic import SecretStr
 from storage_support import Database
 from test_sittings import CALM_PHQ_A
@@ -78,8 +79,9 @@ def flag_offsets() -> tuple[Consumer, list[TopicPartition]]:
 
 
 async def test_a_class_sitting_end_to_end_through_the_server(
-    screening: tuple[Screening, str], database: Database
+    screening: tuple[Screening, str], database: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     _, target = screening
     county = bearer_metadata(password_token("zhanggong.admin"))
     psych = bearer_metadata(password_token("psych.teacher"))
@@ -183,3 +185,8 @@ async def test_a_class_sitting_end_to_end_through_the_server(
     else:
         pytest.fail("the relay did not mark the flag published")
     assert "platform.audit.recorded.v1" in {row["topic"] for row in outbox}
+    # Nothing personal in what the process logged: no name, no code, no answer.
+    assert any("denied" in r.getMessage() for r in caplog.records)  # the guard's refusal
+    logged = caplog.text + "".join(str(r.__dict__) for r in caplog.records)
+    for secret in (FAKE_NAME, started.sitting.join_code, slip.personal_code, "past_month"):
+        assert secret not in logged
