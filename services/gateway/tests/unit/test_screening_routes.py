@@ -835,3 +835,22 @@ async def test_guardian_tasks_are_listed_and_completed_with_a_note() -> None:
         "task-1",
         "met both parents at school",
     )
+
+
+def test_the_submission_route_documents_its_body() -> None:
+    app = FastAPI()
+    app.include_router(screening.router)
+    operation = app.openapi()["paths"]["/v1/screening/sittings/submissions"]["post"]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert set(schema["required"]) == {"instrument_id", "version", "answers", "submission_id"}
+
+
+async def test_a_submission_that_is_not_json_is_422() -> None:
+    fake = FakeScreening()
+    async with client(fake) as http:
+        reply = await http.post(
+            "/v1/screening/sittings/submissions", content=b"{not json", headers=SITTING
+        )
+    assert reply.status_code == 422
+    assert reply.json()["detail"][0]["loc"][0] == "body"
+    assert fake.calls == []
