@@ -232,9 +232,11 @@ async def test_answers_need_a_valid_token_for_this_sitting_from_the_gateway(
         world.clock.now,
         started.sitting.expires_at,
     )
+    assert await save(GATEWAY, joined.token, PHQ_A, {"q1": 1}) == 1  # verified, remembered
     for token in ("", "not-a-jwt", tampered, forged, elsewhere):
         with pytest.raises(Unauthenticated):
             await save(GATEWAY, token, PHQ_A, {"q1": 1})
+    # A remembered token still expires.
     world.clock.advance(minutes=91)
     with pytest.raises(Unauthenticated, match="expired"):
         await save(GATEWAY, joined.token, PHQ_A, {"q1": 1})

@@ -25,6 +25,7 @@ CODE_LENGTH = 6
 TOKEN_ISSUER = "screening"  # noqa: S105 - a claim, not a secret
 TOKEN_AUDIENCE = "xinyu-sitting"  # noqa: S105
 TOKEN_ALGORITHM = "HS256"  # noqa: S105
+VERIFIED_CACHE_SIZE = 20_000
 
 
 def new_code() -> str:
@@ -54,6 +55,9 @@ class SittingKeys:
         if len(key) < 32:
             raise ValueError("the sitting token key must be at least 32 bytes")
         self._token_key = key
+        # Tokens already verified (a student submits each instrument of the battery with the
+        # same token): their claims and expiry, so the signature is checked once per token.
+        self._verified: dict[str, tuple[SittingClaims, int]] = {}
         self._code_key = hmac.new(key, b"xinyu.screening.code-hash", hashlib.sha256).digest()
 
     def join_code_hash(self, code: str) -> str:
@@ -80,6 +84,19 @@ class SittingKeys:
     def verify(self, token: str, now: datetime) -> SittingClaims:
         if not token:
             raise Unauthenticated("a sitting token is required")
+        known = self._verified.get(token)
+        if known is None:
+            known = self._decode(token)
+            if len(self._verified) >= VERIFIED_CACHE_SIZE:
+                self._verified.clear()
+            self._verified[token] = known
+        claims, expires = known
+        # Checked against the service's clock (injectable), not the library's, on every use.
+        if now.timestamp() >= expires:
+            raise Unauthenticated("the sitting token has expired")
+        return claims
+
+    def _decode(self, token: str) -> tuple[SittingClaims, int]:
         try:
             claims = jwt.decode(
                 token,
@@ -96,7 +113,4 @@ class SittingKeys:
             student_id, sitting_id = UUID(str(claims["sub"])), UUID(str(claims["sid"]))
         except (jwt.PyJWTError, ValueError, TypeError) as error:
             raise Unauthenticated("the sitting token is not valid") from error
-        # Checked against the service's clock (injectable), not the library's.
-        if now.timestamp() >= expires:
-            raise Unauthenticated("the sitting token has expired")
-        return SittingClaims(student_id=student_id, sitting_id=sitting_id)
+        return SittingClaims(student_id=student_id, sitting_id=sitting_id), expires
