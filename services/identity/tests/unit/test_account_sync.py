@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from uuid import uuid4
 
 import pytest
-from fakes import World, units_for
+from identity_fakes import World, units_for
 
 from identity.domain.account_state import AccountHome, desired_account, split_name
 from identity.domain.accounts import require_grantable

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from uuid import uuid4
 
 import pytest
-from fakes import World, units_for
+from identity_fakes import World, units_for
 
 from identity.domain.matching import MatchOutcome, StudentMatcher
 from identity.domain.model import Student

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from uuid import uuid4
 
 import pytest
-from fakes import World, units_for
+from identity_fakes import World, units_for
 
 from identity.domain.model import (
     Person,

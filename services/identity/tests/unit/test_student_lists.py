@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from uuid import UUID, uuid4
 
 import pytest
-from fakes import World, units_for
+from identity_fakes import World, units_for
 
 from identity.domain.model import (
     Gender,
