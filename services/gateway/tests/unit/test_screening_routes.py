@@ -170,10 +170,12 @@ class FakeScreening:
                 summary=_summary(confirmed_level=pb.RISK_LEVEL_ORANGE)
             ),
             "ListRescreening": pb.ListRescreeningResponse(
-                candidates=[pb.RescreeningCandidate(student_id="student-1", level=4)]
+                candidates=[pb.RescreeningCandidate(student_id="student-1", level=4)],
+                next_page_token="next-candidates",
             ),
             "ListGuardianTasks": pb.ListGuardianTasksResponse(
-                tasks=[pb.GuardianTask(task_id="task-1", status=pb.GUARDIAN_TASK_STATUS_OPEN)]
+                tasks=[pb.GuardianTask(task_id="task-1", status=pb.GUARDIAN_TASK_STATUS_OPEN)],
+                next_page_token="next-tasks",
             ),
             "CompleteGuardianTask": pb.CompleteGuardianTaskResponse(
                 task=pb.GuardianTask(task_id="task-1", status=pb.GUARDIAN_TASK_STATUS_DONE)
@@ -829,12 +831,37 @@ async def test_guardian_tasks_are_listed_and_completed_with_a_note() -> None:
             headers=as_role("school_admin"),
         )
     assert listing.json()["tasks"][0]["status"] == "open"
+    assert listing.json()["next_page_token"] == "next-tasks"
     assert done.json()["status"] == "done"
     assert fake.calls[0][1].include_done
+    assert (fake.calls[0][1].page_size, fake.calls[0][1].page_token) == (100, "")
     assert (fake.calls[1][1].task_id, fake.calls[1][1].note) == (
         "task-1",
         "met both parents at school",
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        (f"/v1/screening/schools/{SCHOOL}/rescreening", "candidates"),
+        (f"/v1/screening/schools/{SCHOOL}/guardian-tasks", "tasks"),
+    ],
+)
+async def test_school_lists_page_with_size_and_token(path: str, field: str) -> None:
+    fake = FakeScreening()
+    async with client(fake) as http:
+        reply = await http.get(
+            path, params={"page_size": 25, "page_token": "abc"}, headers=as_role("school_admin")
+        )
+        too_big = await http.get(path, params={"page_size": 501}, headers=as_role("psych_teacher"))
+    assert reply.status_code == 200
+    assert len(reply.json()[field]) == 1
+    assert reply.json()["next_page_token"].startswith("next-")
+    _, request, _ = fake.only_call()
+    assert (request.school_code, request.page_size, request.page_token) == (SCHOOL, 25, "abc")
+    assert too_big.status_code == 422
+    assert too_big.json()["detail"][0]["loc"] == ["query", "page_size"]
 
 
 def test_the_submission_route_documents_its_body() -> None:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import grpc
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from fakes import CLASS, FAKE_NAME, FakeIdentity, student
+from fakes import CLASS, FAKE_NAME, SCHOOL, FakeIdentity, student
 from pydantic import SecretStr
 from storage_support import Database
 from test_sittings import CALM_PHQ_A
@@ -156,6 +156,27 @@ async def test_a_class_sitting_end_to_end_through_the_server(
         )
         assert dict(read.result.answers) == dict(submission.answers)
         assert read.result.summary.suggested_level == pb.RISK_LEVEL_RED
+
+        # The flag puts the student on the re-screening list and opens a guardian task; both
+        # lists come in pages, their size and token passed through.
+        rescreening = await stub.ListRescreening(
+            pb.ListRescreeningRequest(school_code=SCHOOL, page_size=1), metadata=psych
+        )
+        assert [(c.student_id, c.level) for c in rescreening.candidates] == [
+            (slip.student_id, pb.RISK_LEVEL_RED)
+        ]
+        assert rescreening.next_page_token == ""
+        tasks = await stub.ListGuardianTasks(
+            pb.ListGuardianTasksRequest(school_code=SCHOOL, page_size=1), metadata=psych
+        )
+        assert [t.submission_id for t in tasks.tasks] == [submission.submission_id]
+        assert tasks.next_page_token == ""
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.ListRescreening(
+                pb.ListRescreeningRequest(school_code=SCHOOL, page_token="nonsense"),
+                metadata=psych,
+            )
+        assert ("xinyu-field", "page_token") in tuple(caught.value.trailing_metadata() or ())
 
     # The relay publishes the flag; the key is the student's opaque id.
     consumer.assign(offsets)

@@ -174,13 +174,13 @@ async def test_reading_sides_work_on_the_real_queries(world: World) -> None:
     assert [(str(v.result.submission_id), v.confirmed_level) for v in county.results] == [
         (ids[1], RiskLevel.RED)
     ]
-    candidates = await world.results.rescreening(PSYCH, SCHOOL)
+    candidates = (await world.results.rescreening(PSYCH, SCHOOL)).candidates
     assert {str(c.last_submission_id) for c in candidates} == {ids[1], ids[2]}
-    tasks = await world.results.tasks(PSYCH, SCHOOL, False)
+    tasks = (await world.results.tasks(PSYCH, SCHOOL, False)).tasks
     assert sorted(t.task.cause for t in tasks) == ["confirmed", "flagged"]
     done = await world.results.complete_task(PSYCH, str(tasks[0].task.task_id), "已电话告知")
     assert done.note == "已电话告知"
-    assert len(await world.results.tasks(PSYCH, SCHOOL, False)) == 1
+    assert len((await world.results.tasks(PSYCH, SCHOOL, False)).tasks) == 1
     coverage = await world.campaigns.coverage(PSYCH, str(started.sitting.campaign_id), SCHOOL)
     assert {r.org_unit: (r.started, r.submitted) for r in coverage.rows}[CLASS] == (3, 0)
     # Consent on the real table: the latest record wins.

@@ -24,6 +24,8 @@ from screening.domain.model import (
     Participant,
     Relationship,
     RelationshipKind,
+    RescreeningCandidate,
+    RescreeningPosition,
     Result,
     ResultFlagged,
     ResultRecorded,
@@ -260,8 +262,52 @@ class FakeRepository:
             ]
         return found[:limit]
 
-    async def school_results(self, school_code: str) -> Sequence[Result]:
-        return [r for r in self.t.results.values() if r.school_code == school_code]
+    async def rescreening(
+        self,
+        school_code: str,
+        high: RiskLevel,
+        after: RescreeningPosition | None,
+        limit: int,
+    ) -> Sequence[RescreeningCandidate]:
+        # The rule spelled out in Python, one student at a time: the integration tests hold
+        # the SQL of the real repository to the same answers.
+        by_student: dict[UUID, list[Result]] = {}
+        for r in self.t.results.values():
+            if r.school_code == school_code:
+                by_student.setdefault(r.student_id, []).append(r)
+        found = []
+        for student_id, own in by_student.items():
+            own.sort(key=lambda r: (r.submitted_at, str(r.submission_id)))
+            confirmed = [r for r in own if r.confirmed_at is not None]
+            last_confirmed = max(
+                confirmed, key=lambda r: r.confirmed_at or r.submitted_at, default=None
+            )
+            cut = last_confirmed.confirmed_at if last_confirmed else None
+            levels = []
+            kept = last_confirmed.confirmed_level if last_confirmed else None
+            if kept is not None and kept.rank >= high.rank:
+                levels.append(kept)
+            flagged = [r for r in own if r.critical and (cut is None or r.submitted_at > cut)]
+            if flagged:
+                levels.append(flagged[-1].suggested_level or RiskLevel.RED)
+            if not levels:
+                continue
+            level = max(levels, key=lambda v: v.rank)
+            latest = own[-1]
+            found.append(
+                RescreeningCandidate(
+                    student_id, latest.class_code, level, latest.submission_id, latest.submitted_at
+                )
+            )
+
+        def key(c: RescreeningCandidate) -> tuple[str, int, str]:
+            return (c.class_code, -c.level.rank, str(c.student_id))
+
+        found.sort(key=key)
+        if after is not None:
+            mark = (after.class_code, -after.rank, str(after.student_id))
+            found = [c for c in found if key(c) > mark]
+        return found[:limit]
 
     async def confirm(
         self, submission_id: UUID, level: RiskLevel, by: str, at: datetime, reason_cipher: bytes
@@ -284,12 +330,24 @@ class FakeRepository:
         elif existing.status is TaskStatus.OPEN and task.level.rank > existing.level.rank:
             self.t.tasks[existing.task_id] = replace(existing, level=task.level)
 
-    async def tasks(self, school_code: str, include_done: bool) -> Sequence[GuardianTask]:
-        return [
-            t
-            for t in self.t.tasks.values()
-            if t.school_code == school_code and (include_done or t.status is TaskStatus.OPEN)
-        ]
+    async def tasks(
+        self,
+        school_code: str,
+        include_done: bool,
+        after: tuple[datetime, UUID] | None,
+        limit: int,
+    ) -> Sequence[GuardianTask]:
+        found = sorted(
+            (
+                t
+                for t in self.t.tasks.values()
+                if t.school_code == school_code and (include_done or t.status is TaskStatus.OPEN)
+            ),
+            key=lambda t: (t.due_at, str(t.task_id)),
+        )
+        if after is not None:
+            found = [t for t in found if (t.due_at, str(t.task_id)) > (after[0], str(after[1]))]
+        return found[:limit]
 
     async def task(self, task_id: UUID) -> GuardianTask | None:
         return self.t.tasks.get(task_id)

@@ -3,7 +3,10 @@ re-screening lists and coverage."""
 
 from __future__ import annotations
 
-from uuid import UUID
+import base64
+from dataclasses import replace
+from datetime import timedelta
+from uuid import UUID, uuid4
 
 import pytest
 from fakes import (
@@ -26,7 +29,7 @@ from fakes import (
 from test_sittings import CALM_GAD_7, CALM_PHQ_A, GAD_7, PHQ_A, join, start
 
 from screening.domain.instruments import RiskLevel
-from screening.domain.model import LevelConfirmed, TaskStatus
+from screening.domain.model import GuardianTask, LevelConfirmed, RescreeningCandidate, TaskStatus
 from screening.domain.results import GET_RESULT
 from xinyu_core.errors import InvalidArgument, PermissionDenied
 
@@ -167,7 +170,7 @@ async def test_confirming_a_high_level_opens_a_guardian_task(scenario: Scenario)
 
 async def test_guardian_tasks_are_completed_with_a_note(scenario: Scenario) -> None:
     world = scenario.world
-    (task,) = await world.results.tasks(SCHOOL_ADMIN, SCHOOL, False)
+    (task,) = (await world.results.tasks(SCHOOL_ADMIN, SCHOOL, False)).tasks
     assert task.task.student_id == scenario.students[3]
     for caller in (HEAD, OTHER_PSYCH, COUNSELLOR):
         with pytest.raises(PermissionDenied):
@@ -181,8 +184,8 @@ async def test_guardian_tasks_are_completed_with_a_note(scenario: Scenario) -> N
     done = await world.results.complete_task(PSYCH, task_id, "电话告知母亲")
     assert done.task.status is TaskStatus.DONE
     assert done.note == "电话告知母亲"
-    assert await world.results.tasks(PSYCH, SCHOOL, False) == []
-    (kept,) = await world.results.tasks(PSYCH, SCHOOL, True)
+    assert (await world.results.tasks(PSYCH, SCHOOL, False)).tasks == ()
+    (kept,) = (await world.results.tasks(PSYCH, SCHOOL, True)).tasks
     assert kept.note == "电话告知母亲"
     cipher = world.t.tasks[task.task.task_id].note_cipher
     assert cipher is not None
@@ -191,15 +194,92 @@ async def test_guardian_tasks_are_completed_with_a_note(scenario: Scenario) -> N
 
 async def test_rescreening_lists_flagged_and_confirmed_high_students(scenario: Scenario) -> None:
     world = scenario.world
-    listed = await world.results.rescreening(PSYCH, SCHOOL)
+    listed = (await world.results.rescreening(PSYCH, SCHOOL)).candidates
     assert [(c.student_id, c.level) for c in listed] == [(scenario.students[3], RiskLevel.RED)]
     await world.results.confirm(PSYCH, str(scenario.ids[2]), RiskLevel.RED, "确认")
     world.clock.advance(seconds=1)
     await world.results.confirm(PSYCH, str(scenario.ids[3]), RiskLevel.GREEN, "误答，已面谈")
-    listed = await world.results.rescreening(SCHOOL_ADMIN, SCHOOL)
+    listed = (await world.results.rescreening(SCHOOL_ADMIN, SCHOOL)).candidates
     assert [(c.student_id, c.level) for c in listed] == [(scenario.students[2], RiskLevel.RED)]
     with pytest.raises(PermissionDenied):
         await world.results.rescreening(HEAD, SCHOOL)
+
+
+def _many_flagged(world: World, template: UUID, count: int) -> list[UUID]:
+    """``count`` more flagged students of the school, each with one result like ``template``
+    (a flagged one), in two classes, one second apart."""
+    base = world.t.results[template]
+    students = []
+    for n in range(count):
+        student, submission = uuid4(), uuid4()
+        world.t.results[submission] = replace(
+            base,
+            submission_id=submission,
+            student_id=student,
+            class_code=CLASS if n % 2 else OTHER_CLASS,
+            suggested_level=RiskLevel.RED if n % 3 else RiskLevel.ORANGE,
+            submitted_at=base.submitted_at + timedelta(seconds=n),
+        )
+        students.append(student)
+    return students
+
+
+async def test_rescreening_pages_follow_each_other(scenario: Scenario) -> None:
+    world = scenario.world
+    _many_flagged(world, scenario.ids[3], 11)
+    whole = (await world.results.rescreening(PSYCH, SCHOOL, 500)).candidates
+    assert len(whole) == 12
+    assert [(c.class_code, -c.level.rank, str(c.student_id)) for c in whole] == sorted(
+        (c.class_code, -c.level.rank, str(c.student_id)) for c in whole
+    )
+    seen: list[RescreeningCandidate] = []
+    token, pages = "", 0
+    while True:
+        page = await world.results.rescreening(SCHOOL_ADMIN, SCHOOL, 5, token)
+        assert len(page.candidates) <= 5
+        seen.extend(page.candidates)
+        pages += 1
+        token = page.next_page_token
+        if not token:
+            break
+    assert (seen, pages) == (list(whole), 3)
+    default = await world.results.rescreening(PSYCH, SCHOOL)
+    assert (len(default.candidates), default.next_page_token) == (12, "")
+    for bad in ("nonsense", "YQ==", base64.urlsafe_b64encode(b"c|9|x").decode()):
+        with pytest.raises(InvalidArgument) as caught:
+            await world.results.rescreening(PSYCH, SCHOOL, 5, bad)
+        assert caught.value.field == "page_token"
+
+
+async def test_guardian_task_pages_follow_each_other(scenario: Scenario) -> None:
+    world = scenario.world
+    (first,) = world.t.tasks.values()
+    for n in range(9):
+        task_id = uuid4()
+        world.t.tasks[task_id] = replace(
+            first,
+            task_id=task_id,
+            submission_id=uuid4(),
+            due_at=first.due_at + timedelta(hours=n % 4),
+            status=TaskStatus.DONE if n % 3 == 0 else TaskStatus.OPEN,
+        )
+    for include_done, expected in ((False, 7), (True, 10)):
+        seen: list[GuardianTask] = []
+        token = ""
+        while True:
+            page = await world.results.tasks(PSYCH, SCHOOL, include_done, 3, token)
+            assert len(page.tasks) <= 3
+            seen.extend(v.task for v in page.tasks)
+            token = page.next_page_token
+            if not token:
+                break
+        assert len(seen) == len({t.task_id for t in seen}) == expected
+        assert [(t.due_at, str(t.task_id)) for t in seen] == sorted(
+            (t.due_at, str(t.task_id)) for t in seen
+        )
+    with pytest.raises(InvalidArgument) as caught:
+        await world.results.tasks(PSYCH, SCHOOL, False, 3, "nonsense")
+    assert caught.value.field == "page_token"
 
 
 async def test_coverage_counts_expected_started_and_submitted(scenario: Scenario) -> None:

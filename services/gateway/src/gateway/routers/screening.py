@@ -616,13 +616,17 @@ async def list_rescreening(
     request: Request,
     principal: Annotated[Principal, Depends(allow(*SCHOOL_STAFF))],
     rt: Annotated[Runtime, Depends(runtime)],
+    page_size: Annotated[int, Query(ge=1, le=500)] = 100,
+    page_token: Annotated[str, Query(max_length=200)] = "",
 ) -> Json:
-    """Key students of a school to re-screen this semester."""
+    """Key students of a school to re-screen this semester, a page at a time."""
     reply = await ask(
         request,
         principal,
         rt.screening.ListRescreening,
-        pb.ListRescreeningRequest(school_code=school_code),
+        pb.ListRescreeningRequest(
+            school_code=school_code, page_size=page_size, page_token=page_token
+        ),
     )
     return to_json(reply)
 
@@ -634,13 +638,20 @@ async def list_guardian_tasks(
     principal: Annotated[Principal, Depends(allow(*SCHOOL_STAFF))],
     rt: Annotated[Runtime, Depends(runtime)],
     include_done: bool = False,
+    page_size: Annotated[int, Query(ge=1, le=500)] = 100,
+    page_token: Annotated[str, Query(max_length=200)] = "",
 ) -> Json:
-    """Guardian-informing tasks that follow high-risk results."""
+    """Guardian-informing tasks that follow high-risk results, a page at a time."""
     reply = await ask(
         request,
         principal,
         rt.screening.ListGuardianTasks,
-        pb.ListGuardianTasksRequest(school_code=school_code, include_done=include_done),
+        pb.ListGuardianTasksRequest(
+            school_code=school_code,
+            include_done=include_done,
+            page_size=page_size,
+            page_token=page_token,
+        ),
     )
     return to_json(reply)
 

@@ -365,7 +365,9 @@ class ScreeningServicer(screening_pb2_grpc.ScreeningServiceServicer):
     async def ListRescreening(
         self, request: pb.ListRescreeningRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListRescreeningResponse:
-        found = await self._results.rescreening(current_principal(), request.school_code)
+        found = await self._results.rescreening(
+            current_principal(), request.school_code, request.page_size, request.page_token
+        )
         return pb.ListRescreeningResponse(
             candidates=[
                 pb.RescreeningCandidate(
@@ -375,17 +377,24 @@ class ScreeningServicer(screening_pb2_grpc.ScreeningServiceServicer):
                     last_submission_id=str(c.last_submission_id),
                     last_screened_at=timestamp(c.last_screened_at),
                 )
-                for c in found
-            ]
+                for c in found.candidates
+            ],
+            next_page_token=found.next_page_token,
         )
 
     async def ListGuardianTasks(
         self, request: pb.ListGuardianTasksRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListGuardianTasksResponse:
-        tasks = await self._results.tasks(
-            current_principal(), request.school_code, request.include_done
+        found = await self._results.tasks(
+            current_principal(),
+            request.school_code,
+            request.include_done,
+            request.page_size,
+            request.page_token,
         )
-        return pb.ListGuardianTasksResponse(tasks=[task_message(t) for t in tasks])
+        return pb.ListGuardianTasksResponse(
+            tasks=[task_message(t) for t in found.tasks], next_page_token=found.next_page_token
+        )
 
     async def CompleteGuardianTask(
         self, request: pb.CompleteGuardianTaskRequest, context: grpc.aio.ServicerContext

@@ -290,6 +290,16 @@ class RescreeningCandidate:
 
 
 @dataclass(frozen=True)
+class RescreeningPosition:
+    """Where a page of the re-screening list ends: it is in (class_code, highest level first,
+    student_id) order."""
+
+    class_code: str
+    rank: int
+    student_id: UUID
+
+
+@dataclass(frozen=True)
 class CoverageRow:
     org_unit: str
     expected: int

@@ -18,6 +18,8 @@ from screening.domain.model import (
     GuardianTask,
     Me,
     Participant,
+    RescreeningCandidate,
+    RescreeningPosition,
     Result,
     ResultFlagged,
     ResultRecorded,
@@ -106,7 +108,19 @@ class ScreeningRepository(Protocol):
         in (submitted_at, submission_id) order, after the given position."""
         ...
 
-    async def school_results(self, school_code: str) -> Sequence[Result]: ...
+    async def rescreening(
+        self,
+        school_code: str,
+        high: RiskLevel,
+        after: RescreeningPosition | None,
+        limit: int,
+    ) -> Sequence[RescreeningCandidate]:
+        """The school's students whose latest confirmed level is at least ``high``, or who
+        were flagged (a critical result) after their latest confirmation: the higher of the
+        two levels (a flag without a suggestion counts as red), with their latest result; in
+        (class_code, level highest first, student_id) order, after ``after``; at most
+        ``limit``. Selected in the database: a school holds tens of thousands of results."""
+        ...
 
     async def confirm(
         self,
@@ -122,7 +136,16 @@ class ScreeningRepository(Protocol):
         """Opens the task unless the submission has one; a higher level raises its level."""
         ...
 
-    async def tasks(self, school_code: str, include_done: bool) -> Sequence[GuardianTask]: ...
+    async def tasks(
+        self,
+        school_code: str,
+        include_done: bool,
+        after: tuple[datetime, UUID] | None,
+        limit: int,
+    ) -> Sequence[GuardianTask]:
+        """The school's tasks (open ones only unless ``include_done``) in (due_at, task_id)
+        order, after ``after``; at most ``limit``."""
+        ...
 
     async def task(self, task_id: UUID) -> GuardianTask | None: ...
 

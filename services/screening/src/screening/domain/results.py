@@ -10,7 +10,7 @@ guardian-informing tasks.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID, uuid4
@@ -31,6 +31,7 @@ from screening.domain.model import (
     GuardianTaskView,
     LevelConfirmed,
     RescreeningCandidate,
+    RescreeningPosition,
     Result,
     ResultView,
     ResultWithAnswers,
@@ -56,6 +57,18 @@ class ResultPage:
     next_page_token: str
 
 
+@dataclass(frozen=True)
+class RescreeningPage:
+    candidates: tuple[RescreeningCandidate, ...]
+    next_page_token: str
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    tasks: tuple[GuardianTaskView, ...]
+    next_page_token: str
+
+
 def _at_least(level: RiskLevel | None, floor: RiskLevel | None) -> bool:
     return floor is None or (level is not None and level.rank >= floor.rank)
 
@@ -68,18 +81,51 @@ def _higher(a: RiskLevel | None, b: RiskLevel | None) -> RiskLevel | None:
     return a if a.rank >= b.rank else b
 
 
+def _limit(page_size: int) -> int:
+    if page_size < 0:
+        raise InvalidArgument("page_size", "must not be negative")
+    return min(page_size or DEFAULT_PAGE, MAX_PAGE)
+
+
+def _encode(*parts: str) -> str:
+    return base64.urlsafe_b64encode("|".join(parts).encode()).decode()
+
+
+def _decode(token: str, parts: int) -> list[str]:
+    try:
+        found = base64.urlsafe_b64decode(token.encode()).decode().split("|")
+    except ValueError as error:
+        raise InvalidArgument("page_token", "is not a token this service gave") from error
+    if len(found) != parts:
+        raise InvalidArgument("page_token", "is not a token this service gave")
+    return found
+
+
 def _token(position: tuple[datetime, UUID]) -> str:
-    return base64.urlsafe_b64encode(f"{position[0].isoformat()}|{position[1]}".encode()).decode()
+    return _encode(position[0].isoformat(), str(position[1]))
 
 
 def _position(token: str) -> tuple[datetime, UUID] | None:
     if not token:
         return None
+    at, row = _decode(token, 2)
     try:
-        at, _, row = base64.urlsafe_b64decode(token.encode()).decode().partition("|")
         return datetime.fromisoformat(at), UUID(row)
     except ValueError as error:
         raise InvalidArgument("page_token", "is not a token this service gave") from error
+
+
+def _rescreening_position(token: str) -> RescreeningPosition | None:
+    if not token:
+        return None
+    class_code, rank, student = _decode(token, 3)
+    try:
+        position = RescreeningPosition(class_code, int(rank), UUID(student))
+    except ValueError as error:
+        raise InvalidArgument("page_token", "is not a token this service gave") from error
+    if not 0 <= position.rank < len(RiskLevel):
+        raise InvalidArgument("page_token", "is not a token this service gave")
+    return position
 
 
 class Results:
@@ -264,72 +310,50 @@ class Results:
     # --- re-screening --------------------------------------------------------------------
 
     async def rescreening(
-        self, principal: Principal, school_code: str
-    ) -> Sequence[RescreeningCandidate]:
+        self, principal: Principal, school_code: str, page_size: int = 0, page_token: str = ""
+    ) -> RescreeningPage:
         school = school_code or principal.org_unit
         if unit_kind(school) != "school":
             raise InvalidArgument("school_code", "must be a school code")
         require(is_school_staff(principal, school))
+        limit = _limit(page_size)
+        after = _rescreening_position(page_token)
         async with self._store() as repository:
-            results = await repository.school_results(school)
-        by_student: dict[UUID, list[Result]] = {}
-        for result in results:
-            by_student.setdefault(result.student_id, []).append(result)
-        candidates = []
-        for student_id, own in by_student.items():
-            own.sort(key=lambda r: r.submitted_at)
-            confirmed = [r for r in own if r.confirmed_at is not None]
-            latest_confirmed = (
-                max(confirmed, key=lambda r: r.confirmed_at or r.submitted_at)
-                if (confirmed)
-                else None
-            )
-            cut = latest_confirmed.confirmed_at if latest_confirmed else None
-            # A flag counts until a psychology teacher confirms a level after it.
-            flagged = [r for r in own if r.critical and (cut is None or r.submitted_at > cut)]
-            level: RiskLevel | None = None
-            source: Result | None = None
-            if latest_confirmed is not None and _at_least(
-                latest_confirmed.confirmed_level, self._high
-            ):
-                level, source = latest_confirmed.confirmed_level, latest_confirmed
-            if flagged:
-                last = flagged[-1]
-                flagged_level = last.suggested_level or RiskLevel.RED
-                if level is None or flagged_level.rank > level.rank:
-                    level, source = flagged_level, last
-            if level is None or source is None:
-                continue
-            latest = own[-1]
-            candidates.append(
-                RescreeningCandidate(
-                    student_id=student_id,
-                    class_code=latest.class_code,
-                    level=level,
-                    last_submission_id=latest.submission_id,
-                    last_screened_at=latest.submitted_at,
-                )
-            )
-        candidates.sort(key=lambda c: (c.class_code, -c.level.rank, str(c.student_id)))
-        return candidates
+            found = await repository.rescreening(school, self._high, after, limit + 1)
+        page = tuple(found[:limit])
+        token = ""
+        if len(found) > limit:
+            last = page[-1]
+            token = _encode(last.class_code, str(last.level.rank), str(last.student_id))
+        return RescreeningPage(page, token)
 
     # --- guardian-informing tasks --------------------------------------------------------
 
     async def tasks(
-        self, principal: Principal, school_code: str, include_done: bool
-    ) -> Sequence[GuardianTaskView]:
+        self,
+        principal: Principal,
+        school_code: str,
+        include_done: bool,
+        page_size: int = 0,
+        page_token: str = "",
+    ) -> TaskPage:
         school = school_code or principal.org_unit
         if unit_kind(school) != "school":
             raise InvalidArgument("school_code", "must be a school code")
         require(is_school_staff(principal, school))
+        limit = _limit(page_size)
+        after = _position(page_token)
         async with self._store() as repository:
-            tasks = await repository.tasks(school, include_done)
-        return [
+            found = await repository.tasks(school, include_done, after, limit + 1)
+        page = found[:limit]
+        token = _token((page[-1].due_at, page[-1].task_id)) if len(found) > limit else ""
+        views = tuple(
             GuardianTaskView(
                 task, self._sealer.open_text(NOTE_WHERE, task.task_id, task.note_cipher)
             )
-            for task in tasks
-        ]
+            for task in page
+        )
+        return TaskPage(views, token)
 
     async def complete_task(
         self, principal: Principal, task_id: str, note: str

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, bindparam, case, func, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, case, func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -37,6 +37,8 @@ from screening.domain.model import (
     GuardianTask,
     InstrumentRef,
     Participant,
+    RescreeningCandidate,
+    RescreeningPosition,
     Result,
     Sitting,
     SittingSeat,
@@ -154,6 +156,62 @@ def _task(row: Any) -> GuardianTask:
 
 _LEVEL_RANK = case(
     {"green": 0, "yellow": 1, "orange": 2, "red": 3}, value=guardian_tasks.c.level, else_=-1
+)
+_RANKED = dict(enumerate(RiskLevel))
+# The re-screening list of a school, in SQL: per student the latest confirmation (kept when at
+# or above the threshold) and the latest flag since it (a flag counts until a person looked;
+# its level is the suggestion, red without one), the higher of the two; then the student's
+# latest result for the class and the date. Each part reads an index of its own
+# (ix_results_school_student_*); only the candidates' latest results are looked up.
+_RESCREENING = text(
+    """
+WITH confirmed AS (
+    SELECT DISTINCT ON (student_id) student_id, confirmed_level, confirmed_at
+    FROM results
+    WHERE school_code = :school AND confirmed_at IS NOT NULL
+    ORDER BY student_id, confirmed_at DESC
+), flagged AS (
+    SELECT DISTINCT ON (r.student_id)
+        r.student_id,
+        CASE COALESCE(r.suggested_level, 'red')
+            WHEN 'green' THEN 0 WHEN 'yellow' THEN 1 WHEN 'orange' THEN 2 WHEN 'red' THEN 3
+        END AS rank
+    FROM results r
+    LEFT JOIN confirmed c ON c.student_id = r.student_id
+    WHERE r.school_code = :school AND r.critical
+        AND (c.confirmed_at IS NULL OR r.submitted_at > c.confirmed_at)
+    ORDER BY r.student_id, r.submitted_at DESC
+), candidates AS (
+    SELECT student_id, max(rank) AS rank
+    FROM (
+        SELECT student_id, rank
+        FROM (
+            SELECT student_id, CASE confirmed_level
+                WHEN 'green' THEN 0 WHEN 'yellow' THEN 1 WHEN 'orange' THEN 2 WHEN 'red' THEN 3
+            END AS rank
+            FROM confirmed
+        ) AS ranked
+        WHERE rank >= :high
+        UNION ALL
+        SELECT student_id, rank FROM flagged
+    ) AS levels
+    GROUP BY student_id
+)
+SELECT c.student_id, c.rank, l.class_code, l.submission_id, l.submitted_at
+FROM candidates c
+CROSS JOIN LATERAL (
+    SELECT class_code, submission_id, submitted_at
+    FROM results
+    WHERE school_code = :school AND student_id = c.student_id
+    ORDER BY submitted_at DESC, submission_id DESC
+    LIMIT 1
+) AS l
+WHERE CAST(:after_class AS text) IS NULL
+    OR (l.class_code, -c.rank, c.student_id)
+        > (CAST(:after_class AS text), CAST(:after_rank AS integer), CAST(:after_student AS uuid))
+ORDER BY l.class_code, -c.rank, c.student_id
+LIMIT :limit
+"""
 )
 # SaveAnswers' read of the participant, its sitting and campaign: one join by primary key.
 _SEAT = (
@@ -423,24 +481,31 @@ class SqlScreening:
         statement = statement.order_by(results.c.submitted_at, results.c.submission_id).limit(limit)
         return [_result(r) for r in await self._rows(statement)]
 
-    async def school_results(self, school_code: str) -> Sequence[Result]:
-        rows = await self._rows(
-            select(results)
-            .where(results.c.school_code == school_code)
-            .where(or_(results.c.critical.is_(True), results.c.confirmed_level.is_not(None)))
-            .order_by(results.c.submitted_at)
-        )
-        latest = await self._rows(
-            select(results)
-            .where(results.c.school_code == school_code)
-            .ext(distinct_on(results.c.student_id))
-            .order_by(results.c.student_id, results.c.submitted_at.desc())
-        )
-        seen = {r.submission_id for r in rows}
-        return [_result(r) for r in rows] + [
-            _result(r)
-            for r in latest
-            if r.submission_id not in seen and r.student_id in {x.student_id for x in rows}
+    async def rescreening(
+        self,
+        school_code: str,
+        high: RiskLevel,
+        after: RescreeningPosition | None,
+        limit: int,
+    ) -> Sequence[RescreeningCandidate]:
+        params: dict[str, Any] = {
+            "school": school_code,
+            "high": high.rank,
+            "limit": limit,
+            "after_class": after.class_code if after else None,
+            "after_rank": -after.rank if after else None,
+            "after_student": after.student_id if after else None,
+        }
+        rows = await self._rows(_RESCREENING.bindparams(**params))
+        return [
+            RescreeningCandidate(
+                student_id=r.student_id,
+                class_code=r.class_code,
+                level=_RANKED[r.rank],
+                last_submission_id=r.submission_id,
+                last_screened_at=r.submitted_at,
+            )
+            for r in rows
         ]
 
     async def confirm(
@@ -475,11 +540,23 @@ class SqlScreening:
             )
         )
 
-    async def tasks(self, school_code: str, include_done: bool) -> Sequence[GuardianTask]:
+    async def tasks(
+        self,
+        school_code: str,
+        include_done: bool,
+        after: tuple[datetime, UUID] | None,
+        limit: int,
+    ) -> Sequence[GuardianTask]:
         statement = select(guardian_tasks).where(guardian_tasks.c.school_code == school_code)
         if not include_done:
             statement = statement.where(guardian_tasks.c.status == TaskStatus.OPEN.value)
-        statement = statement.order_by(guardian_tasks.c.due_at, guardian_tasks.c.task_id)
+        if after is not None:
+            statement = statement.where(
+                tuple_(guardian_tasks.c.due_at, guardian_tasks.c.task_id) > tuple_(*after)
+            )
+        statement = statement.order_by(guardian_tasks.c.due_at, guardian_tasks.c.task_id).limit(
+            limit
+        )
         return [_task(r) for r in await self._rows(statement)]
 
     async def task(self, task_id: UUID) -> GuardianTask | None:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -146,6 +147,29 @@ results = Table(
     Index("ix_results_school_submitted", "school_code", "submitted_at", "submission_id"),
     Index("ix_results_county_submitted", "county_code", "submitted_at", "submission_id"),
     Index("ix_results_class_submitted", "class_code", "submitted_at", "submission_id"),
+    # The re-screening list, selected in SQL: each student's latest result, latest
+    # confirmation and flags (critical and confirmed results are few: partial indexes).
+    Index(
+        "ix_results_school_student_submitted",
+        "school_code",
+        "student_id",
+        "submitted_at",
+        "submission_id",
+    ),
+    Index(
+        "ix_results_school_student_confirmed",
+        "school_code",
+        "student_id",
+        "confirmed_at",
+        postgresql_where=text("confirmed_at IS NOT NULL"),
+    ),
+    Index(
+        "ix_results_school_student_flagged",
+        "school_code",
+        "student_id",
+        "submitted_at",
+        postgresql_where=text("critical"),
+    ),
 )
 
 guardian_tasks = Table(
@@ -166,7 +190,9 @@ guardian_tasks = Table(
     Column("done_by", String(64), nullable=False, server_default=""),
     Column("done_at", DateTime(timezone=True), nullable=True),
     Column("note_cipher", LargeBinary, nullable=True),
-    Index("ix_guardian_tasks_school_status", "school_code", "status"),
+    # Pages in (due_at, task_id) order, open ones only or all.
+    Index("ix_guardian_tasks_school_status_due", "school_code", "status", "due_at", "task_id"),
+    Index("ix_guardian_tasks_school_due", "school_code", "due_at", "task_id"),
 )
 
 outbox = outbox_table(metadata)

@@ -1428,15 +1428,22 @@ class ListRescreeningRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     SCHOOL_CODE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     school_code: _builtins.str
+    page_size: _builtins.int
+    """0: 100; at most 500."""
+    page_token: _builtins.str
     def __init__(
         self,
         *,
         school_code: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["school_code", b"school_code"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "school_code", b"school_code"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1444,19 +1451,25 @@ Global___ListRescreeningRequest: _TypeAlias = ListRescreeningRequest  # noqa: Y0
 
 @_typing.final
 class ListRescreeningResponse(_message.Message):
+    """In (class_code, level highest first, student_id) order."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CANDIDATES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty on the last page."""
     @_builtins.property
     def candidates(self) -> _containers.RepeatedCompositeFieldContainer[Global___RescreeningCandidate]: ...
     def __init__(
         self,
         *,
         candidates: _abc.Iterable[Global___RescreeningCandidate] | None = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates", b"candidates"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates", b"candidates", "next_page_token", b"next_page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1516,17 +1529,24 @@ class ListGuardianTasksRequest(_message.Message):
 
     SCHOOL_CODE_FIELD_NUMBER: _builtins.int
     INCLUDE_DONE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     school_code: _builtins.str
     include_done: _builtins.bool
+    page_size: _builtins.int
+    """0: 100; at most 500."""
+    page_token: _builtins.str
     def __init__(
         self,
         *,
         school_code: _builtins.str = ...,
         include_done: _builtins.bool = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_done", b"include_done", "school_code", b"school_code"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_done", b"include_done", "page_size", b"page_size", "page_token", b"page_token", "school_code", b"school_code"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1534,19 +1554,25 @@ Global___ListGuardianTasksRequest: _TypeAlias = ListGuardianTasksRequest  # noqa
 
 @_typing.final
 class ListGuardianTasksResponse(_message.Message):
+    """In (due_at, task_id) order."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     TASKS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty on the last page."""
     @_builtins.property
     def tasks(self) -> _containers.RepeatedCompositeFieldContainer[Global___GuardianTask]: ...
     def __init__(
         self,
         *,
         tasks: _abc.Iterable[Global___GuardianTask] | None = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["tasks", b"tasks"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "tasks", b"tasks"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
