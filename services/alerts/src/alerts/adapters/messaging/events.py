@@ -31,14 +31,12 @@ from alerts.domain.model import (
 from xinyu.alerts.v1 import alerts_pb2 as api
 from xinyu.events.v1 import alerts_pb2 as ev
 from xinyu_core.messaging import OutboxWriter, stamp
-from xinyu_core.messaging.events import event_id_of, validate_event, validate_topic
+from xinyu_core.messaging.events import validate_topic
 from xinyu_core.messaging.outbox import (
     CONTENT_TYPE_HEADER,
     EVENT_ID_HEADER,
     PAYLOAD_TYPE_HEADER,
-    PROTOBUF_CONTENT_TYPE,
 )
-from xinyu_core.messaging.tracing import capture_trace_headers
 
 SERVICE = "alerts"
 
@@ -279,8 +277,8 @@ def _stamped(topic: str, message: Message, subject: str) -> tuple[str, Message]:
 
 class EventOutbox:
     """Writes facts to the outbox in the caller's transaction, all of a transaction's facts in
-    one multi-row INSERT (a partner report writes up to eight), rows as the chassis's
-    ``OutboxWriter`` writes them (validated envelope, trace and content headers)."""
+    one multi-row INSERT (a partner report writes up to eight): protobuf rows from the chassis's
+    ``OutboxWriter.row`` (checked envelope, trace and content headers), JSON rows for units."""
 
     def __init__(
         self, writer: OutboxWriter, *, on_commit: Callable[[], None] | None = None
@@ -295,21 +293,7 @@ class EventOutbox:
     def row(self, fact: facts.DomainEvent) -> dict[str, Any]:
         platform = to_message(fact)
         if platform is not None:
-            topic, message = platform
-            meta = validate_event(message)
-            event_id = event_id_of(meta)
-            return {
-                "event_id": event_id,
-                "topic": validate_topic(topic),
-                "key": meta.subject,
-                "payload": message.SerializeToString(),
-                "headers": {
-                    **capture_trace_headers(),
-                    CONTENT_TYPE_HEADER: PROTOBUF_CONTENT_TYPE,
-                    EVENT_ID_HEADER: str(event_id),
-                    PAYLOAD_TYPE_HEADER: meta.payload_type,
-                },
-            }
+            return self._writer.row(*platform)
         document = to_document(fact)
         if document is None:  # pragma: no cover - every fact maps to one or the other
             raise TypeError(f"no mapping for {type(fact).__name__}")
