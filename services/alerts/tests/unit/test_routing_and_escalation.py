@@ -139,6 +139,19 @@ async def test_someone_neither_told_nor_in_scope_cannot_acknowledge() -> None:
         )
 
 
+async def test_a_city_auditor_may_read_an_alert_but_never_silence_it() -> None:
+    w = world()
+    alert = await raise_one(w, Severity.HIGH)
+    auditor = principal("auditor", username="auditor.demo", org_unit="360700")
+    assert (
+        await w.service.get_alert(auditor, str(alert.alert_id))
+    ).alert.alert_id == alert.alert_id
+    with pytest.raises(PermissionDenied):
+        await w.service.acknowledge(auditor, str(alert.alert_id))
+    assert w.store.alerts[alert.alert_id].status is AlertStatus.OPEN
+    assert alert.alert_id in w.store.timers
+
+
 async def test_responders_are_resolved_at_the_moment_of_routing() -> None:
     w = world()
     alert = await raise_one(w, Severity.CRITICAL)

@@ -63,6 +63,15 @@ def require_alert_reader(principal: Principal, alert: Alert, recipients: Iterabl
     raise PermissionDenied("outside the caller's scope")
 
 
+def require_acknowledger(principal: Principal, alert: Alert, recipients: Iterable[str]) -> None:
+    """Acknowledging stops the escalation, so only someone who answers for the child may: a
+    responder the alert was routed to, or a handler of the student's school in scope. Readers
+    by tier alone (an auditor of the city) may read an alert but never silence it."""
+    if principal.username and principal.username in set(recipients):
+        return
+    require_handler(principal, alert.student)
+
+
 def require_handler(principal: Principal, student: StudentPlace) -> None:
     principal.require_any_role(*HANDLERS)
     if not in_scope(principal, student):

@@ -162,7 +162,7 @@ class Router:
             # The top of the ladder holds nobody either: recorded, and the timer keeps trying.
             logger.warning(
                 "no responders at the last level",
-                extra={"alert_id": str(alert.alert_id), "level": step.level.value},
+                extra={"alert_id": str(alert.alert_id), "network_level": step.level.value},
             )
         routings.append(Routing(alert.alert_id, step.level, now, len(people), reason))
         notifications = [

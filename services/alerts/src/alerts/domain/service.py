@@ -212,7 +212,7 @@ class AlertService:
             if alert is None:
                 raise NotFound("no such alert")
             notifications = await tx.notifications(wanted)
-            access.require_alert_reader(principal, alert, [n.recipient for n in notifications])
+            access.require_acknowledger(principal, alert, [n.recipient for n in notifications])
             if alert.status is AlertStatus.OPEN:
                 alert.status = AlertStatus.ACKNOWLEDGED
                 alert.acknowledged_at = self._clock.now()
