@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import multiprocessing
 import resource
@@ -95,7 +96,13 @@ async def _screening(students: int, ready: Any, measure: Any) -> None:
             )
             for slip in started.slips
         ]
+        answers = service.servicer._sittings._answers
         await _serve_measured(service.server.port, tokens, ready, measure)
+        for name in ("seats", "writes"):
+            batcher = getattr(answers, name)
+            if batcher.batches:
+                size = batcher.items / batcher.batches
+                print(f"screening {name}: {batcher.batches} batches, {size:.1f} per batch")
         relay.cancel()
         await asyncio.gather(relay, return_exceptions=True)
     finally:
@@ -108,9 +115,15 @@ async def _screening(students: int, ready: Any, measure: Any) -> None:
 
 async def _serve_measured(port: int, tokens: list[str], ready: Any, measure: Any) -> None:
     ready.send(json.dumps({"port": port, "tokens": tokens}))
-    await asyncio.to_thread(measure.recv)  # the client's warm-up is done
+    profile_to = await asyncio.to_thread(measure.recv)  # the client's warm-up is done
+    profiler = cProfile.Profile() if profile_to else None
     cpu = _cpu()
+    if profiler is not None:
+        profiler.enable()
     await asyncio.to_thread(measure.recv)  # the measured run is done
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(profile_to)
     measure.send(_cpu() - cpu)
 
 
@@ -140,7 +153,7 @@ def _server(kind: str, students: int, ready: Any, measure: Any) -> None:
 
 
 async def _client(
-    port: int, tokens: list[str], concurrency: int, warmup: int, measure: Any
+    port: int, tokens: list[str], concurrency: int, warmup: int, measure: Any, profile: str
 ) -> float:
     import grpc
 
@@ -161,7 +174,7 @@ async def _client(
         stub = screening_pb2_grpc.ScreeningServiceStub(channel)
         for token in tokens[:warmup]:
             await stub.SubmitAnswers(request(token), metadata=metadata, timeout=30)
-        measure.send("warm")
+        measure.send(profile)  # "": no profile
         queue = list(reversed(tokens[warmup:]))
 
         async def worker() -> None:
@@ -175,8 +188,12 @@ async def _client(
     return elapsed
 
 
-def measure(kind: str, students: int, concurrency: int, warmup: int) -> tuple[float, float]:
-    """Requests/s and the server's CPU ms per request."""
+def measure(
+    kind: str, students: int, concurrency: int, warmup: int, profile: str = ""
+) -> tuple[float, float]:
+    """Requests/s and the server's CPU ms per request; with ``profile``, the server's
+    event loop thread is profiled (cProfile) during the measured run, its stats written
+    there."""
     context = multiprocessing.get_context("spawn")
     ready_parent, ready_child = context.Pipe()
     measure_parent, measure_child = context.Pipe()
@@ -186,7 +203,7 @@ def measure(kind: str, students: int, concurrency: int, warmup: int) -> tuple[fl
     process.start()
     setup = json.loads(ready_parent.recv())
     elapsed = asyncio.run(
-        _client(setup["port"], setup["tokens"], concurrency, warmup, measure_parent)
+        _client(setup["port"], setup["tokens"], concurrency, warmup, measure_parent, profile)
     )
     cpu_seconds = float(measure_parent.recv())
     process.join(timeout=60)
@@ -198,9 +215,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--students", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--warmup", type=int, default=100)
+    parser.add_argument(
+        "--profile",
+        default="",
+        help="write cProfile stats of screening's measured run here (CPU figures then include"
+        " the profiler's cost)",
+    )
     args = parser.parse_args(argv)
     rows = {
-        kind: measure(kind, args.students, args.concurrency, args.warmup)
+        kind: measure(
+            kind,
+            args.students,
+            args.concurrency,
+            args.warmup,
+            args.profile if kind == "screening" else "",
+        )
         for kind in ("bare-grpc", "screening")
     }
     print(f"{args.students} SubmitAnswers at {args.concurrency} clients, each once")

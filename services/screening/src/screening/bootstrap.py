@@ -124,7 +124,12 @@ def build(
         pool_pre_ping=False,
         pool_recycle=600,
     )
-    answers = PgAnswerStore(answer_engine, writer)
+    answers = PgAnswerStore(
+        answer_engine,
+        writer,
+        window=settings.answer_batch_window_ms / 1000,
+        most=settings.answer_batch_most,
+    )
     servicer = ScreeningServicer(
         shelf,
         Campaigns(store, shelf, identity, clock),

@@ -1,35 +1,53 @@
-"""The answering hot path (SubmitAnswers) on psycopg's own connection, in autocommit.
+"""The answering hot path (SubmitAnswers) on psycopg's own connections, in autocommit, with
+group commit.
 
-A submission is two round trips: the participant with its sitting and campaign by primary key,
-then one statement that discards the draft, stores the result and, only if the result is new,
-writes its outbox rows (ResultRecorded; ResultFlagged when a critical rule fired) and the flag's
-guardian task. One statement is atomic by itself, so no BEGIN/COMMIT round trips are needed:
-the read before it only decides whether to try, and the unique keys decide races.
+Submissions that arrive together are read and written together: their participants (each with
+its sitting and campaign) by one query, their results by one statement that discards the drafts,
+stores the results and, only for the results stored now, writes their outbox rows
+(ResultRecorded; ResultFlagged when a critical rule fired) and the flags' guardian tasks. A
+batch closes ``window`` seconds after its first submission (2 ms) or at ``most`` submissions
+(64), whichever comes first. One statement is one transaction in autocommit: atomic by itself,
+and each caller is answered only after it returned, so after its row committed. The unique keys
+still decide resends and races (``ON CONFLICT DO NOTHING``; a result not stored now gets no
+events). Everything a caller can get wrong (answers, instrument, sitting) is checked before its
+submission joins a batch; should a batch's statement fail anyway, its submissions are written
+one by one with the single statement, so one bad row fails only its own caller.
+
+Why: per submission, a pooled connection's checkout, two statements and two commits cost more
+CPU, in screening and in PostgreSQL, than the scoring; under load one checkout, one query and
+one statement serve a whole batch.
 
 Why not SQLAlchemy's ORM session here: the same work through it cost about twice the CPU per
 submission (its greenlet bridge, per-statement machinery, and a transaction's two extra round
-trips), and SubmitAnswers must sustain hundreds a second on two cores. Connections come from a
-SQLAlchemy pool of their own, in AUTOCOMMIT and without pre-ping (bootstrap); the outbox rows
-are the chassis's (``OutboxWriter.row``).
+trips). Connections come from a SQLAlchemy pool of their own, in AUTOCOMMIT and without
+pre-ping (bootstrap); the outbox rows are the chassis's (``OutboxWriter.row``), made in the
+caller's own context so that they carry its trace.
 
 The relay is woken after the statement only when a flag was raised: a flag must reach alerts at
-once, while recorded results ride the relay's next poll (at most a second later) in batches,
-instead of one relay pass per submission.
+once, while recorded results ride the relay's next poll (at most a second later) in batches.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
+import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import namedtuple_row
 from psycopg.types.json import Jsonb
+from sqlalchemy import String
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from screening.adapters.db.repository import RESULT_COLUMNS, _participant, _result
+from screening.adapters.db.tables import guardian_tasks, outbox, results
 from screening.adapters.messaging.events import event_of
 from screening.domain.model import (
     CampaignStatus,
@@ -42,12 +60,19 @@ from screening.domain.model import (
 )
 from xinyu_core.messaging import OutboxWriter
 
-_SEAT = (
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+R = TypeVar("R")
+SeatKey = tuple[UUID, UUID]  # sitting id, student id
+
+# The participants of a batch, each with its sitting's expiry and its campaign's state.
+_SEATS = (
     "SELECT p.*, s.expires_at AS sitting_expires_at, c.status AS campaign_status,"
     " c.closes_at AS campaign_closes_at"
-    " FROM participants p JOIN sittings s ON s.sitting_id = p.sitting_id"
+    " FROM unnest(%(sitting_ids)s::uuid[], %(student_ids)s::uuid[]) AS k (sitting_id, student_id)"
+    " JOIN participants p ON p.sitting_id = k.sitting_id AND p.student_id = k.student_id"
+    " JOIN sittings s ON s.sitting_id = p.sitting_id"
     " JOIN campaigns c ON c.campaign_id = p.campaign_id"
-    " WHERE p.sitting_id = %(sitting_id)s AND p.student_id = %(student_id)s"
 )
 _RESULT = "SELECT * FROM results WHERE submission_id = %(submission_id)s"
 _TASK_COLUMNS = (
@@ -127,39 +152,184 @@ def task_values(task: GuardianTask) -> dict[str, Any]:
     return {f"t_{name}": value for name, value in values.items()}
 
 
-class PgAnswers:
-    """What SubmitAnswers needs (``screening.domain.ports.AnswerRepository``)."""
+def _single_params(write: _Write) -> dict[str, Any]:
+    params = result_values(write.result)
+    for n, row in enumerate(write.events):
+        params |= {f"e{n}_{name}": value for name, value in row.items()}
+        params[f"e{n}_headers"] = Jsonb(row["headers"])
+    if write.task is not None:
+        params |= task_values(write.task)
+    return params
 
-    def __init__(self, connection: AsyncConnection[Any], writer: OutboxWriter) -> None:
-        self._connection = connection
-        self._writer = writer
+
+def _array_type(column: Any) -> str:
+    # Strings go as text[]: a cast to varchar(n)[] would cut an overlong value silently, while
+    # the insert refuses it (as the single statement does).
+    if isinstance(column.type, String):
+        return "text[]"
+    return f"{column.type.compile(dialect=_DIALECT)}[]"
+
+
+_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
+_EVENT_COLUMNS = ("event_id", "topic", "key", "payload", "headers")
+
+
+def _batch_statement() -> str:
+    """One statement for a batch of results, their events and tasks, each passed as arrays
+    (one per column): column names, types and placeholders only, no input in the SQL."""
+
+    def unnest(prefix: str, table: Any, names: Sequence[str], cast: dict[str, str]) -> str:
+        arrays = ", ".join(
+            f"%({prefix}{name})s::{cast.get(name) or _array_type(table.c[name])}" for name in names
+        )
+        return f"unnest({arrays}) WITH ORDINALITY AS {prefix[0]} ({', '.join(names)}, n)"
+
+    result_columns = ", ".join(RESULT_COLUMNS)
+    task_columns = ", ".join(_TASK_COLUMNS)
+    event_arrays = unnest(
+        "e_",
+        outbox,
+        ("submission_id", *_EVENT_COLUMNS),
+        {"submission_id": "uuid[]", "headers": "text[]"},
+    )
+    parts = [
+        f"WITH i AS (SELECT * FROM {unnest('r_', results, RESULT_COLUMNS, {})}),",  # noqa: S608
+        " discarded AS (DELETE FROM drafts d USING i WHERE d.campaign_id = i.campaign_id",
+        " AND d.student_id = i.student_id AND d.instrument_id = i.instrument_id),",
+        f" stored AS (INSERT INTO results ({result_columns})",
+        f" SELECT {result_columns} FROM i ORDER BY n",  # noqa: S608 - column names
+        " ON CONFLICT DO NOTHING RETURNING submission_id),",
+        # The rows exist exactly for the results stored now, in the batch's order.
+        f" announced AS (INSERT INTO outbox ({', '.join(_EVENT_COLUMNS)})",
+        " SELECT e.event_id, e.topic, e.key, e.payload, e.headers::jsonb",
+        f" FROM {event_arrays}",
+        " WHERE e.submission_id IN (SELECT submission_id FROM stored) ORDER BY e.n),",
+        f" tasked AS (INSERT INTO guardian_tasks ({task_columns})",
+        f" SELECT {task_columns} FROM {unnest('t_', guardian_tasks, _TASK_COLUMNS, {})}",  # noqa: S608
+        " WHERE t.submission_id IN (SELECT submission_id FROM stored)",
+        " ON CONFLICT (submission_id) DO NOTHING)",
+        " SELECT submission_id FROM stored",
+    ]
+    return "".join(parts)
+
+
+_RECORD_BATCH = _batch_statement()
+
+
+def _batch_params(writes: Sequence[_Write]) -> dict[str, Any]:
+    params: dict[str, list[Any]] = {f"r_{name}": [] for name in RESULT_COLUMNS}
+    params |= {f"e_{name}": [] for name in ("submission_id", *_EVENT_COLUMNS)}
+    params |= {f"t_{name}": [] for name in _TASK_COLUMNS}
+    for write in writes:
+        for name, value in result_values(write.result).items():
+            params[f"r_{name}"].append(value)
+        for row in write.events:
+            params["e_submission_id"].append(write.result.submission_id)
+            for name in _EVENT_COLUMNS:
+                value = row[name]
+                params[f"e_{name}"].append(json.dumps(value) if name == "headers" else value)
+        if write.task is not None:
+            for name, value in task_values(write.task).items():
+                params[name].append(value)
+    return params
+
+
+@dataclass(frozen=True)
+class _Write:
+    """A scored submission ready to store: its result, its outbox rows (made in the caller's
+    context, so they carry its trace) and the flag's guardian task."""
+
+    result: Result
+    events: tuple[dict[str, Any], ...]
+    task: GuardianTask | None
+
+
+class Batcher(Generic[T, R]):
+    """Gathers what callers hand in and gives it to ``run`` at once; each caller gets its own
+    item's outcome, a value or an exception, when the whole batch is done.
+
+    A batch closes ``window`` seconds after its first item, or at ``most`` items, or, while a
+    batch is running, when that one is done: under load the items that arrive during one batch
+    form the next (group commit), and an idle service waits at most ``window``."""
+
+    def __init__(
+        self,
+        run: Callable[[list[T]], Awaitable[list[R | Exception]]],
+        window: float,
+        most: int,
+    ) -> None:
+        self._run = run
+        self._window = window
+        self._most = most
+        self._pending: list[tuple[T, asyncio.Future[R]]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._running: set[asyncio.Task[None]] = set()
+        # What the batches held so far, for benchmarks and tests.
+        self.batches = 0
+        self.items = 0
+
+    async def __call__(self, item: T) -> R:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
+        self._pending.append((item, future))
+        if len(self._pending) >= self._most:
+            self._flush()
+        elif self._timer is None and not self._running:
+            self._timer = loop.call_later(self._window, self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._pending = self._pending[: self._most], self._pending[self._most :]
+        if batch:
+            self.batches += 1
+            self.items += len(batch)
+            task = asyncio.get_running_loop().create_task(self._deliver(batch))
+            self._running.add(task)
+            task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        if self._pending and not self._running:
+            self._flush()
+
+    async def _deliver(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+        try:
+            outcomes = await self._run([item for item, _ in batch])
+        except Exception as error:  # every caller of the batch hears of it
+            outcomes = [error] * len(batch)
+        except BaseException:
+            for _, future in batch:
+                future.cancel()
+            raise
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if future.done():  # its caller gave up (a deadline): the batch went on
+                continue
+            if isinstance(outcome, Exception):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+
+
+class PgAnswers:
+    """What one SubmitAnswers call needs (``screening.domain.ports.AnswerRepository``); its
+    reads and writes go into the store's batches."""
+
+    def __init__(self, store: PgAnswerStore) -> None:
+        self._store = store
         # Whether an event that must go out at once (a flag) was written.
         self.urgent = False
 
-    async def _one(self, query: str, params: dict[str, Any]) -> Any:
-        async with self._connection.cursor(row_factory=namedtuple_row) as cursor:
-            await cursor.execute(query, params)
-            return await cursor.fetchone()
-
     async def seat(self, sitting_id: UUID, student_id: UUID) -> SittingSeat | None:
-        row = await self._one(_SEAT, {"sitting_id": sitting_id, "student_id": student_id})
-        if row is None:
-            return None
-        return SittingSeat(
-            participant=_participant(row),
-            expires_at=min(row.sitting_expires_at, row.campaign_closes_at),
-            campaign_running=row.campaign_status == CampaignStatus.OPEN.value,
-        )
+        return await self._store.seats((sitting_id, student_id))
 
     async def result(self, submission_id: UUID) -> Result | None:
-        row = await self._one(_RESULT, {"submission_id": submission_id})
+        # Only resends and refusals ask: not batched.
+        async with self._store.connection() as connection:
+            row = await _one(connection, _RESULT, {"submission_id": submission_id})
         return _result(row) if row is not None else None
-
-    def _event(self, n: int, event: DomainEvent) -> dict[str, Any]:
-        topic, message = event_of(event)
-        row = self._writer.row(topic, message)
-        row["headers"] = Jsonb(row["headers"])
-        return {f"e{n}_{name}": value for name, value in row.items()}
 
     async def add_result(
         self,
@@ -168,33 +338,109 @@ class PgAnswers:
         flagged: ResultFlagged | None = None,
         task: GuardianTask | None = None,
     ) -> bool:
-        params = {**result_values(result), **self._event(0, recorded)}
-        if flagged is None or task is None:
-            statement = _RECORD
-        else:
-            statement = _RECORD_FLAGGED
-            params |= self._event(1, flagged) | task_values(task)
-        stored = await self._one(statement, params) is not None
-        self.urgent = stored and flagged is not None
+        events: list[DomainEvent] = [recorded]
+        if flagged is not None and task is not None:
+            events.append(flagged)
+        write = _Write(
+            result,
+            tuple(self._store.writer.row(*event_of(e)) for e in events),
+            None if flagged is None else task,
+        )
+        stored = await self._store.writes(write)
+        self.urgent = stored and write.task is not None
         return stored
 
 
-class PgAnswerStore:
-    """``async with store() as answers``: a pooled connection in autocommit."""
+async def _one(connection: AsyncConnection[Any], query: str, params: dict[str, Any]) -> Any:
+    async with connection.cursor(row_factory=namedtuple_row) as cursor:
+        await cursor.execute(query, params)
+        return await cursor.fetchone()
 
-    def __init__(self, engine: AsyncEngine, writer: OutboxWriter) -> None:
+
+async def _all(connection: AsyncConnection[Any], query: str, params: dict[str, Any]) -> list[Any]:
+    async with connection.cursor(row_factory=namedtuple_row) as cursor:
+        await cursor.execute(query, params)
+        return await cursor.fetchall()
+
+
+def _seat(row: Any) -> SittingSeat:
+    return SittingSeat(
+        participant=_participant(row),
+        expires_at=min(row.sitting_expires_at, row.campaign_closes_at),
+        campaign_running=row.campaign_status == CampaignStatus.OPEN.value,
+    )
+
+
+class PgAnswerStore:
+    """``async with store() as answers``; the batches run on pooled connections in autocommit.
+    ``window`` 0 still gathers what arrives in the same turn of the event loop."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        writer: OutboxWriter,
+        *,
+        window: float = 0.002,
+        most: int = 64,
+    ) -> None:
         self._engine = engine
-        self._writer = writer
+        self.writer = writer
+        self.seats: Batcher[SeatKey, SittingSeat | None] = Batcher(self._read_seats, window, most)
+        self.writes: Batcher[_Write, bool] = Batcher(self._write, window, most)
 
     @asynccontextmanager
     async def __call__(self) -> AsyncIterator[PgAnswers]:
+        answers = PgAnswers(self)
+        yield answers
+        if answers.urgent:
+            self.writer.committed()
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection[Any]]:
         async with self._engine.connect() as pooled:
             raw = await pooled.get_raw_connection()
             connection: AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]
             if not connection.autocommit:
                 # Outside autocommit the write would wait for a COMMIT nobody sends.
                 raise RuntimeError("SubmitAnswers needs an engine in AUTOCOMMIT")
-            answers = PgAnswers(connection, self._writer)
-            yield answers
-        if answers.urgent:
-            self._writer.committed()
+            yield connection
+
+    async def _read_seats(self, keys: list[SeatKey]) -> list[SittingSeat | Exception | None]:
+        wanted = list(dict.fromkeys(keys))
+        params = {
+            "sitting_ids": [sitting for sitting, _ in wanted],
+            "student_ids": [student for _, student in wanted],
+        }
+        async with self.connection() as connection:
+            rows = await _all(connection, _SEATS, params)
+        found = {(row.sitting_id, row.student_id): _seat(row) for row in rows}
+        return [found.get(key) for key in keys]
+
+    async def _write(self, writes: list[_Write]) -> list[bool | Exception]:
+        # A submission id twice in one batch (a resend racing its first): written once, the
+        # other copy answered as not stored now (its caller then finds it a duplicate).
+        first: dict[UUID, int] = {}
+        for n, write in enumerate(writes):
+            first.setdefault(write.result.submission_id, n)
+        unique = [writes[n] for n in first.values()]
+        try:
+            async with self.connection() as connection:
+                rows = await _all(connection, _RECORD_BATCH, _batch_params(unique))
+            stored = {row.submission_id for row in rows}
+            return [
+                first[w.result.submission_id] == n and w.result.submission_id in stored
+                for n, w in enumerate(writes)
+            ]
+        except psycopg.Error:
+            # Not expected once each submission was checked; still, one bad row must not fail
+            # the others: each goes alone, on a fresh connection, and gets its own outcome.
+            logger.warning("a batch of %d submissions failed; writing them one by one", len(unique))
+            return [await self._write_one(write) for write in writes]
+
+    async def _write_one(self, write: _Write) -> bool | Exception:
+        statement = _RECORD if write.task is None else _RECORD_FLAGGED
+        try:
+            async with self.connection() as connection:
+                return await _one(connection, statement, _single_params(write)) is not None
+        except psycopg.Error as error:
+            return error
