@@ -834,7 +834,7 @@ class JoinSittingRequest(_message.Message):
     PERSONAL_CODE_FIELD_NUMBER: _builtins.int
     join_code: _builtins.str
     personal_code: _builtins.str
-    """Empty when the caller is a signed-in student (their token proves who they are)."""
+    """Required: the join code alone admits no one."""
     def __init__(
         self,
         *,

@@ -214,9 +214,10 @@ class ScreeningServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def JoinSitting(self, request, context):
-        """A student joins with the join code and their personal code (or with their own student
-        token and the join code) and gets a sitting token for this sitting only. The gateway calls
-        it as its own service client: the student may have no Keycloak token.
+        """A student joins with the join code and their personal code from the slip and gets a
+        sitting token for this sitting only. The gateway calls it as its own service client: the
+        student has no Keycloak token (a class signing in to Keycloak at once is the storm the
+        codes avoid, decision 0014).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -63,9 +63,10 @@ class ScreeningServiceStub:
     a short join code and one personal code per student, handed out on slips.
     """
     JoinSitting: _grpc.UnaryUnaryMultiCallable[_screening_pb2.JoinSittingRequest, _screening_pb2.JoinSittingResponse]
-    """A student joins with the join code and their personal code (or with their own student
-    token and the join code) and gets a sitting token for this sitting only. The gateway calls
-    it as its own service client: the student may have no Keycloak token.
+    """A student joins with the join code and their personal code from the slip and gets a
+    sitting token for this sitting only. The gateway calls it as its own service client: the
+    student has no Keycloak token (a class signing in to Keycloak at once is the storm the
+    codes avoid, decision 0014).
     """
     SaveAnswers: _grpc.UnaryUnaryMultiCallable[_screening_pb2.SaveAnswersRequest, _screening_pb2.SaveAnswersResponse]
     """Saves answers as the student goes (merged into what was saved); an interrupted sitting
@@ -124,9 +125,10 @@ class ScreeningServiceAsyncStub(ScreeningServiceStub):
     a short join code and one personal code per student, handed out on slips.
     """
     JoinSitting: _aio.UnaryUnaryMultiCallable[_screening_pb2.JoinSittingRequest, _screening_pb2.JoinSittingResponse]  # type: ignore[assignment]
-    """A student joins with the join code and their personal code (or with their own student
-    token and the join code) and gets a sitting token for this sitting only. The gateway calls
-    it as its own service client: the student may have no Keycloak token.
+    """A student joins with the join code and their personal code from the slip and gets a
+    sitting token for this sitting only. The gateway calls it as its own service client: the
+    student has no Keycloak token (a class signing in to Keycloak at once is the storm the
+    codes avoid, decision 0014).
     """
     SaveAnswers: _aio.UnaryUnaryMultiCallable[_screening_pb2.SaveAnswersRequest, _screening_pb2.SaveAnswersResponse]  # type: ignore[assignment]
     """Saves answers as the student goes (merged into what was saved); an interrupted sitting
@@ -248,9 +250,10 @@ class ScreeningServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _screening_pb2.JoinSittingRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_screening_pb2.JoinSittingResponse, _abc.Awaitable[_screening_pb2.JoinSittingResponse]]:
-        """A student joins with the join code and their personal code (or with their own student
-        token and the join code) and gets a sitting token for this sitting only. The gateway calls
-        it as its own service client: the student may have no Keycloak token.
+        """A student joins with the join code and their personal code from the slip and gets a
+        sitting token for this sitting only. The gateway calls it as its own service client: the
+        student has no Keycloak token (a class signing in to Keycloak at once is the storm the
+        codes avoid, decision 0014).
         """
 
     @_abc_1.abstractmethod
