@@ -56,6 +56,7 @@ class Screening:
     relay: OutboxRelay
     engine: AsyncEngine
     answer_engine: AsyncEngine
+    answers: PgAnswerStore
     producer: AsyncProducer
     http: httpx.AsyncClient
     channel: grpc.aio.Channel | None
@@ -68,6 +69,7 @@ class Screening:
         if self.channel is not None:
             await self.channel.close()
         await self.engine.dispose()
+        await self.answers.close()
         await self.answer_engine.dispose()
         await self.http.aclose()
 
@@ -163,6 +165,7 @@ def build(
         relay=relay,
         engine=engine,
         answer_engine=answer_engine,
+        answers=answers,
         producer=producer,
         http=http,
         channel=channel,

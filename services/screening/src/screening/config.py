@@ -28,7 +28,7 @@ class ScreeningSettings(ServiceSettings):
     answer_pool_size: int = Field(default=16, ge=1, le=100)
     # Group commit of SubmitAnswers: submissions arriving within this many milliseconds of a
     # batch's first (at most answer_batch_most) are read and written together.
-    answer_batch_window_ms: float = Field(default=2.0, ge=0, le=50)
+    answer_batch_window_ms: float = Field(default=5.0, ge=0, le=50)
     answer_batch_most: int = Field(default=64, ge=1, le=1000)
     # A confirmed level at or above this opens a guardian-informing task (R2), puts the student
     # on the re-screening list and tells head teachers that the student needs follow-up.

@@ -74,7 +74,7 @@ async def database() -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-def world(database: Database) -> World:
+async def world(database: Database) -> AsyncIterator[World]:
     """The unit tests' world with screening's PostgreSQL store in place of the fake."""
     world = World()
     sessions = make_session_factory(database.engine)
@@ -90,4 +90,5 @@ def world(database: Database) -> World:
         store, world.shelf, world.identity, answers, world.keys, world.sealer, world.clock
     )
     world.results = Results(store, world.identity, world.sealer, world.clock)
-    return world
+    yield world
+    await answers.close()  # the connections its batchers keep

@@ -12,6 +12,7 @@ from uuid import uuid4
 
 import pytest
 from fakes import CLASS, GATEWAY, PSYCH, World, student
+from sqlalchemy import event
 from storage_support import Database
 from test_sittings import CALM_GAD_7, CALM_PHQ_A, GAD_7, PHQ_A
 from test_storage import sit
@@ -119,3 +120,31 @@ async def test_seats_read_together_are_each_callers_own(world: World) -> None:
     assert [f.participant.student_id for f in found[: len(students)]] == students
     assert found[len(students)] is None
     assert found[-1].participant.student_id == students[0]
+
+
+async def test_batches_that_follow_each_other_keep_their_connections(
+    world: World, database: Database
+) -> None:
+    world.identity.students[CLASS] = [student(n) for n in range(1, 7)]
+    _, tokens = await sit(world)
+    store = _store(world)
+    checkouts: list[object] = []
+
+    def checked_out(*args: Any) -> None:
+        checkouts.append(args[0])
+
+    event.listen(database.engine.sync_engine, "checkout", checked_out)
+    try:
+        for token in tokens[:5]:  # one after the other: each its own batch
+            await world.sittings.submit(GATEWAY, token, GAD_7, CALM_GAD_7, str(uuid4()))
+    finally:
+        event.remove(database.engine.sync_engine, "checkout", checked_out)
+    # One connection for the participants' batches, one for the results'.
+    assert len(checkouts) == 2
+    assert store._write_lane._pooled is not None
+    # Idle, they go back to the pool.
+    await asyncio.sleep(1.3)
+    assert store._seat_lane._pooled is None
+    assert store._write_lane._pooled is None
+    await world.sittings.submit(GATEWAY, tokens[5], GAD_7, CALM_GAD_7, str(uuid4()))
+    assert len(database.rows("SELECT 1 FROM results")) == 6

@@ -5,7 +5,7 @@ Submissions that arrive together are read and written together: their participan
 its sitting and campaign) by one query, their results by one statement that discards the drafts,
 stores the results and, only for the results stored now, writes their outbox rows
 (ResultRecorded; ResultFlagged when a critical rule fired) and the flags' guardian tasks. A
-batch closes ``window`` seconds after its first submission (2 ms) or at ``most`` submissions
+batch closes ``window`` seconds after its first submission (5 ms) or at ``most`` submissions
 (64), whichever comes first. One statement is one transaction in autocommit: atomic by itself,
 and each caller is answered only after it returned, so after its row committed. The unique keys
 still decide resends and races (``ON CONFLICT DO NOTHING``; a result not stored now gets no
@@ -32,8 +32,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from uuid import UUID
@@ -44,6 +45,7 @@ from psycopg.rows import namedtuple_row
 from psycopg.types.json import Jsonb
 from sqlalchemy import String
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncConnection as AsyncEngineConnection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from screening.adapters.db.repository import RESULT_COLUMNS, _participant, _result
@@ -257,10 +259,12 @@ class Batcher(Generic[T, R]):
         run: Callable[[list[T]], Awaitable[list[R | Exception]]],
         window: float,
         most: int,
+        on_idle: Callable[[], None] | None = None,
     ) -> None:
         self._run = run
         self._window = window
         self._most = most
+        self._on_idle = on_idle
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._running: set[asyncio.Task[None]] = set()
@@ -294,6 +298,8 @@ class Batcher(Generic[T, R]):
         self._running.discard(task)
         if self._pending and not self._running:
             self._flush()
+        elif not self._pending and not self._running and self._on_idle is not None:
+            self._on_idle()
 
     async def _deliver(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         try:
@@ -371,6 +377,84 @@ def _seat(row: Any) -> SittingSeat:
     )
 
 
+@asynccontextmanager
+async def _checkout(engine: AsyncEngine) -> AsyncIterator[AsyncConnection[Any]]:
+    async with engine.connect() as pooled:
+        raw = await pooled.get_raw_connection()
+        connection: AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]
+        if not connection.autocommit:
+            # Outside autocommit the write would wait for a COMMIT nobody sends.
+            raise RuntimeError("SubmitAnswers needs an engine in AUTOCOMMIT")
+        yield connection
+
+
+class _Lane:
+    """The pooled connection of one batcher, kept from a batch to the next while they follow
+    each other (a checkout through SQLAlchemy's async pool costs about as much CPU as a small
+    batch's statement): given back ``idle_seconds`` after the batcher went idle, after
+    ``recycle_seconds``, and at once when a statement on it failed or was interrupted. A second
+    batch at the same time (a full one) checks out a connection of its own."""
+
+    def __init__(
+        self, engine: AsyncEngine, idle_seconds: float = 1.0, recycle_seconds: float = 600.0
+    ) -> None:
+        self._engine = engine
+        self._idle_seconds = idle_seconds
+        self._recycle_seconds = recycle_seconds
+        self._pooled: AsyncEngineConnection | None = None
+        self._driver: AsyncConnection[Any] | None = None
+        self._since = 0.0
+        self._busy = False
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._closing: set[asyncio.Task[None]] = set()
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection[Any]]:
+        if self._busy:
+            async with _checkout(self._engine) as connection:
+                yield connection
+            return
+        self._busy = True
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        try:
+            if self._driver is None or time.monotonic() - self._since > self._recycle_seconds:
+                await self.release()
+                pooled = await self._engine.connect()
+                raw = await pooled.get_raw_connection()
+                self._pooled, self._since = pooled, time.monotonic()
+                self._driver = raw.driver_connection
+                if self._driver is None or not self._driver.autocommit:
+                    await self.release()
+                    raise RuntimeError("SubmitAnswers needs an engine in AUTOCOMMIT")
+            try:
+                yield self._driver
+            except BaseException:
+                await self.release()
+                raise
+        finally:
+            self._busy = False
+
+    def idle(self) -> None:
+        """The batcher has nothing to do: give the connection back unless work comes soon."""
+        if self._pooled is not None and self._idle_timer is None:
+            loop = asyncio.get_running_loop()
+            self._idle_timer = loop.call_later(self._idle_seconds, self._release_later)
+
+    def _release_later(self) -> None:
+        self._idle_timer = None
+        if not self._busy:
+            task = asyncio.get_running_loop().create_task(self.release())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    async def release(self) -> None:
+        pooled, self._pooled, self._driver = self._pooled, None, None
+        if pooled is not None:
+            await pooled.close()
+
+
 class PgAnswerStore:
     """``async with store() as answers``; the batches run on pooled connections in autocommit.
     ``window`` 0 still gathers what arrives in the same turn of the event loop."""
@@ -380,13 +464,19 @@ class PgAnswerStore:
         engine: AsyncEngine,
         writer: OutboxWriter,
         *,
-        window: float = 0.002,
+        window: float = 0.005,
         most: int = 64,
     ) -> None:
         self._engine = engine
         self.writer = writer
-        self.seats: Batcher[SeatKey, SittingSeat | None] = Batcher(self._read_seats, window, most)
-        self.writes: Batcher[_Write, bool] = Batcher(self._write, window, most)
+        self._seat_lane = _Lane(engine)
+        self._write_lane = _Lane(engine)
+        self.seats: Batcher[SeatKey, SittingSeat | None] = Batcher(
+            self._read_seats, window, most, self._seat_lane.idle
+        )
+        self.writes: Batcher[_Write, bool] = Batcher(
+            self._write, window, most, self._write_lane.idle
+        )
 
     @asynccontextmanager
     async def __call__(self) -> AsyncIterator[PgAnswers]:
@@ -395,15 +485,14 @@ class PgAnswerStore:
         if answers.urgent:
             self.writer.committed()
 
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[AsyncConnection[Any]]:
-        async with self._engine.connect() as pooled:
-            raw = await pooled.get_raw_connection()
-            connection: AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]
-            if not connection.autocommit:
-                # Outside autocommit the write would wait for a COMMIT nobody sends.
-                raise RuntimeError("SubmitAnswers needs an engine in AUTOCOMMIT")
-            yield connection
+    def connection(self) -> AbstractAsyncContextManager[AsyncConnection[Any]]:
+        """A pooled connection of its own (resends, refusals, one-by-one writes)."""
+        return _checkout(self._engine)
+
+    async def close(self) -> None:
+        """Gives back the connections the batchers keep (before the engine is disposed)."""
+        await self._seat_lane.release()
+        await self._write_lane.release()
 
     async def _read_seats(self, keys: list[SeatKey]) -> list[SittingSeat | Exception | None]:
         wanted = list(dict.fromkeys(keys))
@@ -411,7 +500,7 @@ class PgAnswerStore:
             "sitting_ids": [sitting for sitting, _ in wanted],
             "student_ids": [student for _, student in wanted],
         }
-        async with self.connection() as connection:
+        async with self._seat_lane.connection() as connection:
             rows = await _all(connection, _SEATS, params)
         found = {(row.sitting_id, row.student_id): _seat(row) for row in rows}
         return [found.get(key) for key in keys]
@@ -424,7 +513,7 @@ class PgAnswerStore:
             first.setdefault(write.result.submission_id, n)
         unique = [writes[n] for n in first.values()]
         try:
-            async with self.connection() as connection:
+            async with self._write_lane.connection() as connection:
                 rows = await _all(connection, _RECORD_BATCH, _batch_params(unique))
             stored = {row.submission_id for row in rows}
             return [
