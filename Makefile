@@ -88,7 +88,7 @@ test-integration: bootstrap ## Integration tests against the real local servers 
 
 .PHONY: test-e2e
 test-e2e: bootstrap ## End-to-end tests through the gateway (starts the platform)
-	@$(PYTEST) -m e2e e2e
+	@$(PYTEST) -m e2e e2e services
 
 .PHONY: test
 test: ## Everything CI runs: lint, proto-check, unit, integration, e2e
