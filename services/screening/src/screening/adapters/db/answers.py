@@ -30,12 +30,14 @@ once, while recorded results ride the relay's next poll (at most a second later)
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
@@ -43,7 +45,7 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import namedtuple_row
 from psycopg.types.json import Jsonb
-from sqlalchemy import String
+from sqlalchemy import LargeBinary, String
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection as AsyncEngineConnection
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -164,50 +166,57 @@ def _single_params(write: _Write) -> dict[str, Any]:
     return params
 
 
-def _array_type(column: Any) -> str:
-    # Strings go as text[]: a cast to varchar(n)[] would cut an overlong value silently, while
-    # the insert refuses it (as the single statement does).
-    if isinstance(column.type, String):
-        return "text[]"
-    return f"{column.type.compile(dialect=_DIALECT)}[]"
-
-
 _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 _EVENT_COLUMNS = ("event_id", "topic", "key", "payload", "headers")
 
 
+def _json_type(column: Any) -> str:
+    # Strings as text: a cast to varchar(n) would cut an overlong value silently, while the
+    # insert refuses it (as the single statement does). Bytes travel as base64.
+    if isinstance(column.type, String | LargeBinary):
+        return "text"
+    return str(column.type.compile(dialect=_DIALECT))
+
+
+def _rows_of(name: str, alias: str, table: Any, columns: Sequence[str]) -> str:
+    """``jsonb_to_recordset`` of the parameter ``name``: a JSON array of objects with these
+    columns and ``n``, the batch's order."""
+    types = ", ".join(f"{c} {_json_type(table.c[c])}" for c in columns)
+    return f"jsonb_to_recordset(%({name})s::jsonb) AS {alias} ({types}, n integer)"
+
+
+def _select_list(alias: str, table: Any, columns: Sequence[str]) -> str:
+    return ", ".join(
+        f"decode({alias}.{c}, 'base64')"
+        if isinstance(table.c[c].type, LargeBinary)
+        else f"{alias}.{c}"
+        for c in columns
+    )
+
+
 def _batch_statement() -> str:
-    """One statement for a batch of results, their events and tasks, each passed as arrays
-    (one per column): column names, types and placeholders only, no input in the SQL."""
-
-    def unnest(prefix: str, table: Any, names: Sequence[str], cast: dict[str, str]) -> str:
-        arrays = ", ".join(
-            f"%({prefix}{name})s::{cast.get(name) or _array_type(table.c[name])}" for name in names
-        )
-        return f"unnest({arrays}) WITH ORDINALITY AS {prefix[0]} ({', '.join(names)}, n)"
-
+    """One statement for a batch of results, their events and tasks, each passed as one JSON
+    parameter (psycopg encodes one string much faster than an array per column): column
+    names, types and placeholders only, no input in the SQL."""
     result_columns = ", ".join(RESULT_COLUMNS)
     task_columns = ", ".join(_TASK_COLUMNS)
-    event_arrays = unnest(
-        "e_",
-        outbox,
-        ("submission_id", *_EVENT_COLUMNS),
-        {"submission_id": "uuid[]", "headers": "text[]"},
+    event_rows = _rows_of("events", "e", outbox, _EVENT_COLUMNS).replace(
+        "(event_id", "(submission_id uuid, event_id", 1
     )
     parts = [
-        f"WITH i AS (SELECT * FROM {unnest('r_', results, RESULT_COLUMNS, {})}),",  # noqa: S608
+        f"WITH i AS (SELECT * FROM {_rows_of('results', 'i', results, RESULT_COLUMNS)}),",  # noqa: S608
         " discarded AS (DELETE FROM drafts d USING i WHERE d.campaign_id = i.campaign_id",
         " AND d.student_id = i.student_id AND d.instrument_id = i.instrument_id),",
         f" stored AS (INSERT INTO results ({result_columns})",
-        f" SELECT {result_columns} FROM i ORDER BY n",  # noqa: S608 - column names
+        f" SELECT {_select_list('i', results, RESULT_COLUMNS)} FROM i ORDER BY i.n",  # noqa: S608
         " ON CONFLICT DO NOTHING RETURNING submission_id),",
         # The rows exist exactly for the results stored now, in the batch's order.
         f" announced AS (INSERT INTO outbox ({', '.join(_EVENT_COLUMNS)})",
-        " SELECT e.event_id, e.topic, e.key, e.payload, e.headers::jsonb",
-        f" FROM {event_arrays}",
+        f" SELECT {_select_list('e', outbox, _EVENT_COLUMNS)}",
+        f" FROM {event_rows}",
         " WHERE e.submission_id IN (SELECT submission_id FROM stored) ORDER BY e.n),",
         f" tasked AS (INSERT INTO guardian_tasks ({task_columns})",
-        f" SELECT {task_columns} FROM {unnest('t_', guardian_tasks, _TASK_COLUMNS, {})}",  # noqa: S608
+        f" SELECT {task_columns} FROM {_rows_of('tasks', 't', guardian_tasks, _TASK_COLUMNS)}",  # noqa: S608
         " WHERE t.submission_id IN (SELECT submission_id FROM stored)",
         " ON CONFLICT (submission_id) DO NOTHING)",
         " SELECT submission_id FROM stored",
@@ -218,22 +227,32 @@ def _batch_statement() -> str:
 _RECORD_BATCH = _batch_statement()
 
 
-def _batch_params(writes: Sequence[_Write]) -> dict[str, Any]:
-    params: dict[str, list[Any]] = {f"r_{name}": [] for name in RESULT_COLUMNS}
-    params |= {f"e_{name}": [] for name in ("submission_id", *_EVENT_COLUMNS)}
-    params |= {f"t_{name}": [] for name in _TASK_COLUMNS}
-    for write in writes:
-        for name, value in result_values(write.result).items():
-            params[f"r_{name}"].append(value)
+def _json_value(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} has no JSON form here")
+
+
+def _batch_params(writes: Sequence[_Write]) -> dict[str, str]:
+    rows: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    tasks: list[dict[str, Any]] = []
+    for n, write in enumerate(writes):
+        rows.append({**result_values(write.result), "n": n})
         for row in write.events:
-            params["e_submission_id"].append(write.result.submission_id)
-            for name in _EVENT_COLUMNS:
-                value = row[name]
-                params[f"e_{name}"].append(json.dumps(value) if name == "headers" else value)
+            events.append({**row, "submission_id": write.result.submission_id, "n": len(events)})
         if write.task is not None:
-            for name, value in task_values(write.task).items():
-                params[name].append(value)
-    return params
+            values = {name.removeprefix("t_"): v for name, v in task_values(write.task).items()}
+            tasks.append({**values, "n": n})
+    return {
+        "results": json.dumps(rows, default=_json_value),
+        "events": json.dumps(events, default=_json_value),
+        "tasks": json.dumps(tasks, default=_json_value),
+    }
 
 
 @dataclass(frozen=True)
