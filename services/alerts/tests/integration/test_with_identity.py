@@ -48,7 +48,8 @@ from xinyu_core.settings import KafkaSettings
 from xinyu_e2e import password_token
 from xinyu_e2e.seed import CLASS_ONE, DEMO_COUNTY, DEMO_SCHOOL
 
-pytestmark = pytest.mark.integration
+# It needs identity serving with the demo data, which `make test` starts only for the e2e phase.
+pytestmark = pytest.mark.e2e
 
 # A demo student of class one (e2e/src/xinyu_e2e/seed.py): head.teacher, psych.teacher,
 # school.admin and guardian.demo answer for them.
