@@ -28,6 +28,9 @@ REPORTERS = (
 )
 # Staff who act for the school on an alert (close it, run its case, ask police for help).
 HANDLERS = ("psych_teacher", "school_admin", "county_counsellor", "city_admin", "service")
+# Who may stop an alert's escalation without having been told of it: those who act for the
+# student's school or county; never a read-only tier such as the auditor.
+ACKNOWLEDGERS = (*HANDLERS, "county_admin")
 REVIEWERS = ("county_counsellor", "county_admin", "city_admin", "service")
 LOCATE_REQUESTERS = ("psych_teacher", "school_admin", "service")
 
@@ -69,7 +72,9 @@ def require_acknowledger(principal: Principal, alert: Alert, recipients: Iterabl
     by tier alone (an auditor of the city) may read an alert but never silence it."""
     if principal.username and principal.username in set(recipients):
         return
-    require_handler(principal, alert.student)
+    principal.require_any_role(*ACKNOWLEDGERS)
+    if not in_scope(principal, alert.student):
+        raise PermissionDenied("outside the caller's scope")
 
 
 def require_handler(principal: Principal, student: StudentPlace) -> None:
