@@ -47,7 +47,11 @@ export KC_BOOTSTRAP_ADMIN_USERNAME=admin
 export KC_BOOTSTRAP_ADMIN_PASSWORD=dev-keycloak-admin
 # Modest heap; C2 compiler threads limited: the machine has 2 cores.
 export JAVA_OPTS_KC_HEAP="-Xms128m -Xmx768m"
-export JAVA_OPTS_APPEND="-XX:CICompilerCount=2 -XX:ParallelGCThreads=2 -XX:ConcGCThreads=1"
+# --add-opens: on Java 24+ jboss-threads needs it to reset thread locals between requests;
+# without it worker threads die with NoClassDefFoundError mid-request, and a login cut off
+# that way can leave its user "temporarily disabled" by the brute-force protector's per-user
+# lock (seen as a 401 for a demo user with no failed login before it).
+export JAVA_OPTS_APPEND="-XX:CICompilerCount=2 -XX:ParallelGCThreads=2 -XX:ConcGCThreads=1 --add-opens=java.base/java.lang=ALL-UNNAMED"
 
 # `exec`: kc.sh forwards TERM/INT to the JVM, and supervisord stops the whole group.
 # cache=local: single node, no JGroups discovery (which would cost seconds at start).
