@@ -691,6 +691,114 @@ class ListRespondersResponse(_message.Message):
 Global___ListRespondersResponse: _TypeAlias = ListRespondersResponse  # noqa: Y015
 
 @_typing.final
+class BatchMatchStudentsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUESTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def requests(self) -> _containers.RepeatedCompositeFieldContainer[Global___MatchStudentRequest]: ...
+    def __init__(
+        self,
+        *,
+        requests: _abc.Iterable[Global___MatchStudentRequest] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["requests", b"requests"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchMatchStudentsRequest: _TypeAlias = BatchMatchStudentsRequest  # noqa: Y015
+
+@_typing.final
+class BatchMatchStudentsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MATCHES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def matches(self) -> _containers.RepeatedCompositeFieldContainer[Global___MatchStudentResponse]:
+        """matches[i] answers requests[i]."""
+
+    def __init__(
+        self,
+        *,
+        matches: _abc.Iterable[Global___MatchStudentResponse] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["matches", b"matches"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchMatchStudentsResponse: _TypeAlias = BatchMatchStudentsResponse  # noqa: Y015
+
+@_typing.final
+class BatchListRespondersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STUDENT_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def student_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        student_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["student_ids", b"student_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchListRespondersRequest: _TypeAlias = BatchListRespondersRequest  # noqa: Y015
+
+@_typing.final
+class StudentResponders(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FOUND_FIELD_NUMBER: _builtins.int
+    RESPONDERS_FIELD_NUMBER: _builtins.int
+    found: _builtins.bool
+    """False: identity knows no student with this id (responders is then empty but for its id)."""
+    @_builtins.property
+    def responders(self) -> Global___ListRespondersResponse: ...
+    def __init__(
+        self,
+        *,
+        found: _builtins.bool = ...,
+        responders: Global___ListRespondersResponse | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["responders", b"responders"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["found", b"found", "responders", b"responders"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StudentResponders: _TypeAlias = StudentResponders  # noqa: Y015
+
+@_typing.final
+class BatchListRespondersResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STUDENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def students(self) -> _containers.RepeatedCompositeFieldContainer[Global___StudentResponders]:
+        """students[i] answers student_ids[i]."""
+
+    def __init__(
+        self,
+        *,
+        students: _abc.Iterable[Global___StudentResponders] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["students", b"students"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchListRespondersResponse: _TypeAlias = BatchListRespondersResponse  # noqa: Y015
+
+@_typing.final
 class TransferStudentRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -67,6 +67,16 @@ class IdentityServiceStub:
                 request_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.ListRespondersRequest.SerializeToString,
                 response_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.ListRespondersResponse.FromString,
                 _registered_method=True)
+        self.BatchMatchStudents = channel.unary_unary(
+                '/xinyu.identity.v1.IdentityService/BatchMatchStudents',
+                request_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.BatchMatchStudentsRequest.SerializeToString,
+                response_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.BatchMatchStudentsResponse.FromString,
+                _registered_method=True)
+        self.BatchListResponders = channel.unary_unary(
+                '/xinyu.identity.v1.IdentityService/BatchListResponders',
+                request_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.BatchListRespondersRequest.SerializeToString,
+                response_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.BatchListRespondersResponse.FromString,
+                _registered_method=True)
         self.TransferStudent = channel.unary_unary(
                 '/xinyu.identity.v1.IdentityService/TransferStudent',
                 request_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.TransferStudentRequest.SerializeToString,
@@ -191,6 +201,24 @@ class IdentityServiceServicer:
         and subject teachers of the student's class and the student's mentors (class and grade
         level), the school's psychology teachers and school admins (school), the guardians
         (family), the county's counsellors and admins (county). Services only (alerts routes with it).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchMatchStudents(self, request, context):
+        """MatchStudent for many reports in one call (alerts' batched intake of partner reports): one
+        answer per request, in the same order; a request with neither identifier is answered INVALID
+        instead of failing the call. At most 500 requests. Services only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchListResponders(self, request, context):
+        """ListResponders for many students in one call (alerts' batched routing): one answer per
+        student id, in the same order; a student identity does not know is answered with
+        found = false (where ListResponders says NOT_FOUND). At most 500 ids. Services only.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -324,6 +352,16 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.ListResponders,
                     request_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.ListRespondersRequest.FromString,
                     response_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.ListRespondersResponse.SerializeToString,
+            ),
+            'BatchMatchStudents': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchMatchStudents,
+                    request_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.BatchMatchStudentsRequest.FromString,
+                    response_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.BatchMatchStudentsResponse.SerializeToString,
+            ),
+            'BatchListResponders': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchListResponders,
+                    request_deserializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.BatchListRespondersRequest.FromString,
+                    response_serializer=xinyu_dot_identity_dot_v1_dot_identity__pb2.BatchListRespondersResponse.SerializeToString,
             ),
             'TransferStudent': grpc.unary_unary_rpc_method_handler(
                     servicer.TransferStudent,
@@ -561,6 +599,60 @@ class IdentityService:
             '/xinyu.identity.v1.IdentityService/ListResponders',
             xinyu_dot_identity_dot_v1_dot_identity__pb2.ListRespondersRequest.SerializeToString,
             xinyu_dot_identity_dot_v1_dot_identity__pb2.ListRespondersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchMatchStudents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xinyu.identity.v1.IdentityService/BatchMatchStudents',
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.BatchMatchStudentsRequest.SerializeToString,
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.BatchMatchStudentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchListResponders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xinyu.identity.v1.IdentityService/BatchListResponders',
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.BatchListRespondersRequest.SerializeToString,
+            xinyu_dot_identity_dot_v1_dot_identity__pb2.BatchListRespondersResponse.FromString,
             options,
             channel_credentials,
             insecure,

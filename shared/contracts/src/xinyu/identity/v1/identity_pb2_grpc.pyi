@@ -62,6 +62,16 @@ class IdentityServiceStub:
     level), the school's psychology teachers and school admins (school), the guardians
     (family), the county's counsellors and admins (county). Services only (alerts routes with it).
     """
+    BatchMatchStudents: _grpc.UnaryUnaryMultiCallable[_identity_pb2.BatchMatchStudentsRequest, _identity_pb2.BatchMatchStudentsResponse]
+    """MatchStudent for many reports in one call (alerts' batched intake of partner reports): one
+    answer per request, in the same order; a request with neither identifier is answered INVALID
+    instead of failing the call. At most 500 requests. Services only.
+    """
+    BatchListResponders: _grpc.UnaryUnaryMultiCallable[_identity_pb2.BatchListRespondersRequest, _identity_pb2.BatchListRespondersResponse]
+    """ListResponders for many students in one call (alerts' batched routing): one answer per
+    student id, in the same order; a student identity does not know is answered with
+    found = false (where ListResponders says NOT_FOUND). At most 500 ids. Services only.
+    """
     TransferStudent: _grpc.UnaryUnaryMultiCallable[_identity_pb2.TransferStudentRequest, _identity_pb2.TransferStudentResponse]
     """Moves a student to another school or level (R4); archives hands the file on."""
     RegisterSchool: _grpc.UnaryUnaryMultiCallable[_identity_pb2.RegisterSchoolRequest, _identity_pb2.RegisterSchoolResponse]
@@ -122,6 +132,16 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     and subject teachers of the student's class and the student's mentors (class and grade
     level), the school's psychology teachers and school admins (school), the guardians
     (family), the county's counsellors and admins (county). Services only (alerts routes with it).
+    """
+    BatchMatchStudents: _aio.UnaryUnaryMultiCallable[_identity_pb2.BatchMatchStudentsRequest, _identity_pb2.BatchMatchStudentsResponse]  # type: ignore[assignment]
+    """MatchStudent for many reports in one call (alerts' batched intake of partner reports): one
+    answer per request, in the same order; a request with neither identifier is answered INVALID
+    instead of failing the call. At most 500 requests. Services only.
+    """
+    BatchListResponders: _aio.UnaryUnaryMultiCallable[_identity_pb2.BatchListRespondersRequest, _identity_pb2.BatchListRespondersResponse]  # type: ignore[assignment]
+    """ListResponders for many students in one call (alerts' batched routing): one answer per
+    student id, in the same order; a student identity does not know is answered with
+    found = false (where ListResponders says NOT_FOUND). At most 500 ids. Services only.
     """
     TransferStudent: _aio.UnaryUnaryMultiCallable[_identity_pb2.TransferStudentRequest, _identity_pb2.TransferStudentResponse]  # type: ignore[assignment]
     """Moves a student to another school or level (R4); archives hands the file on."""
@@ -216,6 +236,28 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         and subject teachers of the student's class and the student's mentors (class and grade
         level), the school's psychology teachers and school admins (school), the guardians
         (family), the county's counsellors and admins (county). Services only (alerts routes with it).
+        """
+
+    @_abc_1.abstractmethod
+    def BatchMatchStudents(
+        self,
+        request: _identity_pb2.BatchMatchStudentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.BatchMatchStudentsResponse, _abc.Awaitable[_identity_pb2.BatchMatchStudentsResponse]]:
+        """MatchStudent for many reports in one call (alerts' batched intake of partner reports): one
+        answer per request, in the same order; a request with neither identifier is answered INVALID
+        instead of failing the call. At most 500 requests. Services only.
+        """
+
+    @_abc_1.abstractmethod
+    def BatchListResponders(
+        self,
+        request: _identity_pb2.BatchListRespondersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.BatchListRespondersResponse, _abc.Awaitable[_identity_pb2.BatchListRespondersResponse]]:
+        """ListResponders for many students in one call (alerts' batched routing): one answer per
+        student id, in the same order; a student identity does not know is answered with
+        found = false (where ListResponders says NOT_FOUND). At most 500 ids. Services only.
         """
 
     @_abc_1.abstractmethod
