@@ -12,6 +12,14 @@ event in the inbox and run the handler; commit the database, and only then the o
 * any other exception (a bug): retried like a transient error a few times, then dead-lettered,
   so one bad record cannot stall a partition forever and is still never dropped silently.
 
+Batches (``max_batch`` > 1): when records are waiting, the consumer takes up to ``max_batch``
+of them at once (it never waits to fill a batch, so a lone record is not delayed), claims their
+inbox rows in one statement and runs their handlers in ONE transaction, then commits each
+partition's offset once. If anything in a batch fails, the transaction rolls back as a whole
+and the batch is handled again one record at a time with the outcomes above, so one poison
+record costs the batch its speed, never its correctness. A backlog then costs one transaction
+and one offset commit per batch instead of per record.
+
 The librdkafka consumer is not thread-safe, so all calls on it go through one dedicated worker
 thread; the event loop never blocks on the broker.
 """
@@ -24,7 +32,7 @@ import functools
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
@@ -52,7 +60,7 @@ from xinyu_core.messaging.events import (
     validate_event,
     validate_topic,
 )
-from xinyu_core.messaging.inbox import Inbox
+from xinyu_core.messaging.inbox import BatchInbox, Inbox
 from xinyu_core.messaging.outbox import SessionFactory
 from xinyu_core.messaging.producer import AsyncProducer, Headers, OutgoingRecord
 from xinyu_core.messaging.tracing import RecordHeaders, header_items
@@ -62,6 +70,8 @@ logger = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=Message)
 Handler = Callable[[AsyncSession, M], Awaitable[None]]
+# Handles several events of one topic in the caller's transaction (in offset order per partition).
+BatchHandler = Callable[[AsyncSession, Sequence[M]], Awaitable[None]]
 
 DLQ_REASON = "x-dlq-reason"
 DLQ_ORIGINAL_TOPIC = "x-dlq-original-topic"
@@ -188,6 +198,7 @@ class KafkaConsumerLike(Protocol):
 
     def subscribe(self, topics: list[str]) -> None: ...
     def poll(self, timeout: float = ...) -> Any: ...
+    def consume(self, num_messages: int = ..., timeout: float = ...) -> list[Any]: ...
     def seek(self, partition: TopicPartition) -> None: ...
     def commit(
         self, *, offsets: list[TopicPartition], asynchronous: Literal[False]
@@ -200,8 +211,17 @@ class _Route:
     topic: str
     payload_type: str
     decode: Callable[[bytes], Message]
-    handler: Callable[[AsyncSession, Any], Awaitable[None]]
+    handler: Callable[[AsyncSession, Any], Awaitable[None]] | None
+    batch_handler: Callable[[AsyncSession, Sequence[Any]], Awaitable[None]] | None
     external: bool
+
+    async def apply(self, session: AsyncSession, messages: Sequence[Message]) -> None:
+        if self.batch_handler is not None:
+            await self.batch_handler(session, messages)
+            return
+        assert self.handler is not None
+        for message in messages:
+            await self.handler(session, message)
 
 
 class _Outcome(Enum):
@@ -254,8 +274,14 @@ class EventConsumer:
         poison_errors: tuple[type[BaseException], ...] = (),
         transient_errors: tuple[type[BaseException], ...] = (),
         poll_timeout_seconds: float = 1.0,
+        max_batch: int = 1,
         tracer_provider: TracerProvider | None = None,
     ) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        if max_batch > 1 and not hasattr(inbox, "claim_many"):
+            raise TypeError("batches need an inbox with claim_many (BatchInbox)")
+        self._max_batch = max_batch
         self._consumer = consumer
         self._group = consumer_group
         self._sessions = sessions
@@ -291,6 +317,32 @@ class EventConsumer:
         a new trace and only links to theirs. ``decode`` replaces protobuf parsing (e.g. a
         partner's JSON validated against its schema and normalised to ``message_type``).
         """
+        self._add_route(topic, message_type, handler, None, external=external, decode=decode)
+
+    def register_batch(
+        self,
+        topic: str,
+        message_type: type[M],
+        handler: BatchHandler[M],
+        *,
+        external: bool = False,
+        decode: Callable[[bytes], M] | None = None,
+    ) -> None:
+        """Like :meth:`register`, for a handler that takes several events of ``topic`` at once
+        (in one transaction; a single record is a batch of one). It must be all or nothing: if
+        it raises, none of the batch's effects may remain outside the transaction."""
+        self._add_route(topic, message_type, None, handler, external=external, decode=decode)
+
+    def _add_route(
+        self,
+        topic: str,
+        message_type: type[M],
+        handler: Handler[M] | None,
+        batch_handler: BatchHandler[M] | None,
+        *,
+        external: bool,
+        decode: Callable[[bytes], M] | None,
+    ) -> None:
         validate_topic(topic)
         if self._executor is not None:
             raise RuntimeError("register handlers before run()")
@@ -303,6 +355,7 @@ class EventConsumer:
             payload_type=payload_type_of(message_type),
             decode=decode or message_type.FromString,
             handler=handler,
+            batch_handler=batch_handler,
             external=external,
         )
 
@@ -332,9 +385,12 @@ class EventConsumer:
                 extra={"consumer_group": self._group, "topics": ",".join(self.topics)},
             )
             while not self._stopping.is_set():
-                record = await self._call(self._consumer.poll, self._poll_timeout)
-                if record is not None:
-                    await self._receive(record)
+                records = await self._call(self._fetch)
+                if len(records) == 1:
+                    if await self._receive(records[0]) is _Outcome.RETRY:
+                        await self._pause(records[0])
+                elif records:
+                    await self._receive_batch(records)
         finally:
             await self._close()
 
@@ -355,22 +411,122 @@ class EventConsumer:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
 
-    async def _receive(self, record: KafkaRecord) -> None:
+    def _fetch(self) -> list[KafkaRecord]:
+        """On the consumer's thread: wait for one record, then take whatever else is already
+        fetched (up to ``max_batch``) without waiting for more."""
+        first = self._consumer.poll(self._poll_timeout)
+        if first is None:
+            return []
+        if self._max_batch == 1:
+            return [first]
+        return [first, *self._consumer.consume(self._max_batch - 1, 0)]
+
+    async def _receive(self, record: KafkaRecord, *, commit: bool = True) -> _Outcome | None:
+        """One record on its own. On RETRY the caller rewinds (see :meth:`_pause`)."""
         error = record.error()
         if error is not None:
             self._on_poll_error(error)
-            return
+            return None
         position = _position(record)
         route = self._routes.get(position.topic)
         if route is None:  # pragma: no cover - we only subscribe to routed topics
             logger.error("record from an unrouted topic", extra={"topic": position.topic})
-            return
+            return None
         outcome = await self._process(route, record, position)
         if outcome is _Outcome.RETRY:
-            await self._retry_later(position)
-            return
+            return outcome
         self._forget(position)
-        await self._commit(position)
+        if commit:
+            await self._commit([position])
+        return outcome
+
+    async def _receive_batch(self, records: Sequence[KafkaRecord]) -> None:
+        good: list[KafkaRecord] = []
+        for record in records:
+            error = record.error()
+            if error is not None:
+                self._on_poll_error(error)
+            else:
+                good.append(record)
+        if await self._process_batch(good):
+            for record in good:
+                self._forget(_position(record))
+            await self._commit([_position(record) for record in good])
+            return
+        # One at a time, in order. The first record that must be retried rewinds its partition
+        # and every other partition with records not yet handled, so nothing is skipped.
+        done: list[_Position] = []
+        for index, record in enumerate(good):
+            if await self._receive(record, commit=False) is _Outcome.RETRY:
+                await self._commit(done)
+                await self._pause(record, rest=good[index + 1 :])
+                return
+            done.append(_position(record))
+        await self._commit(done)
+
+    async def _process_batch(self, records: Sequence[KafkaRecord]) -> bool:
+        """The fast path: every record decodes and the whole batch applies in one transaction.
+        False (nothing stored) sends the batch down the one-at-a-time path."""
+        decoded: list[tuple[_Route, KafkaRecord, Message, uuid.UUID]] = []
+        links: list[Link] = []
+        for record in records:
+            route = self._routes.get(record.topic() or "")
+            if route is None:
+                return False
+            try:
+                message = _decode(route, record)
+            except Exception:  # the one-at-a-time path dead-letters it with its reason
+                return False
+            decoded.append((route, record, message, event_id_of(meta_of(message))))
+            links.extend(_links(tracing.decode_headers(record.headers()), external=route.external))
+        topics = sorted({route.topic for route, _, _, _ in decoded})
+        with self._tracer.start_as_current_span(
+            f"process {topics[0]}" if len(topics) == 1 else "process batch",
+            context=Context(),
+            kind=SpanKind.CONSUMER,
+            links=links,
+            attributes={
+                **self._batch_attributes(topics),
+                MESSAGING_BATCH_COUNT: len(decoded),
+            },
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            try:
+                duplicates = await self._apply_batch(decoded)
+            except Exception as exc:
+                _fail_span(span, exc)
+                logger.info(
+                    "batch failed; handling its records one at a time",
+                    extra={
+                        "consumer_group": self._group,
+                        "records": len(decoded),
+                        **error_fields(exc),
+                    },
+                )
+                return False
+            span.set_attribute("xinyu.messaging.duplicates", duplicates)
+        return True
+
+    async def _apply_batch(
+        self, decoded: Sequence[tuple[_Route, KafkaRecord, Message, uuid.UUID]]
+    ) -> int:
+        """Inbox rows and effects of the whole batch in one transaction. Returns how many
+        records were duplicates (already applied, or repeated within the batch)."""
+        inbox: BatchInbox = self._inbox  # type: ignore[assignment]  # checked in __init__
+        wanted: dict[uuid.UUID, str] = {}
+        for route, _, _, event_id in decoded:
+            wanted.setdefault(event_id, route.topic)
+        async with self._sessions.begin() as session:
+            new = await inbox.claim_many(session, self._group, list(wanted.items()))
+            by_route: dict[str, tuple[_Route, list[Message]]] = {}
+            for route, _, message, event_id in decoded:
+                if event_id in new:
+                    new.discard(event_id)  # a repeat inside the batch is a duplicate too
+                    by_route.setdefault(route.topic, (route, []))[1].append(message)
+            for route, messages in by_route.values():
+                await route.apply(session, messages)
+        return len(decoded) - sum(len(messages) for _, messages in by_route.values())
 
     def _on_poll_error(self, error: KafkaError) -> None:
         if error.fatal():
@@ -423,7 +579,7 @@ class EventConsumer:
         async with self._sessions.begin() as session:
             if not await self._inbox.claim(session, self._group, event_id, route.topic):
                 return False
-            await route.handler(session, message)
+            await route.apply(session, [message])
         return True
 
     async def _on_failure(
@@ -511,45 +667,72 @@ class EventConsumer:
             topic=letter.dlq_topic, key=letter.key, value=letter.value, headers=headers
         )
 
-    async def _retry_later(self, position: _Position) -> None:
+    async def _pause(self, record: KafkaRecord, rest: Sequence[KafkaRecord] = ()) -> None:
+        """After a RETRY: rewind ``record``'s partition to it, and every other partition of
+        ``rest`` (records fetched but not handled) to its first such record, then back off."""
+        position = _position(record)
         attempt = self._attempts.get(position, 0) + 1
         self._attempts[position] = attempt
+        rewind = {(position.topic, position.partition): position}
+        for later in rest:
+            at = _position(later)
+            rewind.setdefault((at.topic, at.partition), at)
         # Rewind so the next poll returns this record again. Polling on (rather than sleeping in
         # a retry loop) keeps the consumer in its group however long the database is down.
-        try:
-            await self._call(
-                self._consumer.seek,
-                TopicPartition(position.topic, position.partition, position.offset),
-            )
-        except KafkaException as exc:
-            # The partition was revoked meanwhile; its new owner will process the record.
-            logger.warning(
-                "seek failed", extra={**self._log_fields(position, None), **error_fields(exc)}
-            )
-            self._forget(position)
-            return
+        for target in rewind.values():
+            try:
+                await self._call(
+                    self._consumer.seek,
+                    TopicPartition(target.topic, target.partition, target.offset),
+                )
+            except KafkaException as exc:
+                # The partition was revoked meanwhile; its new owner will process the record.
+                logger.warning(
+                    "seek failed", extra={**self._log_fields(target, None), **error_fields(exc)}
+                )
+                self._forget(target)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), timeout=self._retry.backoff(attempt))
 
-    async def _commit(self, position: _Position) -> None:
+    async def _commit(self, positions: Sequence[_Position]) -> None:
+        """One synchronous commit of the next offset of every partition in ``positions``."""
+        last: dict[tuple[str, int], _Position] = {}
+        for position in positions:
+            key = (position.topic, position.partition)
+            if key not in last or last[key].offset < position.offset:
+                last[key] = position
+        if not last:
+            return
         try:
             await self._call(
                 self._consumer.commit,
-                offsets=[TopicPartition(position.topic, position.partition, position.offset + 1)],
+                offsets=[TopicPartition(p.topic, p.partition, p.offset + 1) for p in last.values()],
                 asynchronous=False,
             )
         except KafkaException as exc:
             # Typically a rebalance took the partition. The effect is stored and the inbox will
             # drop the redelivery, so losing this commit costs a repeat, not correctness.
+            first = next(iter(last.values()))
             logger.warning(
                 "offset commit failed",
-                extra={**self._log_fields(position, None), **error_fields(exc)},
+                extra={**self._log_fields(first, None), **error_fields(exc)},
             )
 
     def _forget(self, position: _Position) -> None:
         self._attempts.pop(position, None)
         self._unexpected_failures.pop(position, None)
         self._dead_lettered.discard(position)
+
+    def _batch_attributes(self, topics: Sequence[str]) -> dict[str, str | int]:
+        attributes: dict[str, str | int] = {
+            tracing.MESSAGING_SYSTEM: "kafka",
+            tracing.MESSAGING_OPERATION_TYPE: "process",
+            tracing.MESSAGING_OPERATION_NAME: "process",
+            tracing.MESSAGING_CONSUMER_GROUP: self._group,
+        }
+        if len(topics) == 1:
+            attributes[tracing.MESSAGING_DESTINATION] = topics[0]
+        return attributes
 
     def _span_attributes(self, position: _Position) -> dict[str, str | int]:
         return {
@@ -572,6 +755,18 @@ class EventConsumer:
         if event_id is not None:
             fields["event_id"] = str(event_id)
         return fields
+
+
+# OpenTelemetry's messaging convention for the number of messages a batch span handles.
+MESSAGING_BATCH_COUNT = "messaging.batch.message_count"
+
+
+def _links(headers: dict[str, str], *, external: bool) -> list[Link]:
+    """A batch span links to each record's producer (a partner's link is marked untrusted)."""
+    remote_span = trace.get_current_span(tracing.context_from_headers(headers)).get_span_context()
+    if not remote_span.is_valid:
+        return []
+    return [Link(remote_span, {"xinyu.link.untrusted": True} if external else {})]
 
 
 def _trace_parent(headers: dict[str, str], *, external: bool) -> tuple[Context, list[Link]]:

@@ -9,6 +9,7 @@ two consumers race on the same event after a rebalance.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Protocol
 
@@ -40,6 +41,14 @@ class Inbox(Protocol):
         ...
 
 
+class BatchInbox(Inbox, Protocol):
+    async def claim_many(
+        self, session: AsyncSession, consumer_group: str, events: Sequence[tuple[uuid.UUID, str]]
+    ) -> set[uuid.UUID]:
+        """Record many (event id, topic) pairs in one statement; the ids that were new."""
+        ...
+
+
 class PostgresInbox:
     def __init__(self, table: Table) -> None:
         self._table = table
@@ -55,6 +64,25 @@ class PostgresInbox:
             .returning(t.c.event_id)
         )
         return (await session.execute(statement)).first() is not None
+
+    async def claim_many(
+        self, session: AsyncSession, consumer_group: str, events: Sequence[tuple[uuid.UUID, str]]
+    ) -> set[uuid.UUID]:
+        if not events:
+            return set()
+        t = self._table
+        statement = (
+            pg_insert(t)
+            .values(
+                [
+                    {"consumer_group": consumer_group, "event_id": event_id, "topic": topic}
+                    for event_id, topic in events
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=[t.c.consumer_group, t.c.event_id])
+            .returning(t.c.event_id)
+        )
+        return set((await session.execute(statement)).scalars())
 
     async def purge(self, session: AsyncSession, older_than: timedelta) -> int:
         """Forget events received more than ``older_than`` ago.

@@ -212,6 +212,17 @@ class FakeKafkaConsumer:
         time.sleep(min(max(timeout, 0), 0.01))
         return None
 
+    def consume(self, num_messages: int = 1, timeout: float = -1) -> list[FakeRecord]:
+        """Up to ``num_messages`` records already waiting (like librdkafka's, it returns what it
+        has when ``timeout`` is 0)."""
+        records: list[FakeRecord] = []
+        while len(records) < num_messages:
+            record = self.poll(0)
+            if record is None:
+                break
+            records.append(record)
+        return records
+
     def seek(self, partition: TopicPartition) -> None:
         self.seeks.append((partition.topic, partition.partition, partition.offset))
         self._positions[(partition.topic, partition.partition)] = partition.offset

@@ -107,6 +107,21 @@ class FakeInbox:
         return True
 
 
+class FakeBatchInbox(FakeInbox):
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    async def claim_many(
+        self, session: FakeSession, consumer_group: str, events: Sequence[tuple[uuid.UUID, str]]
+    ) -> set[uuid.UUID]:
+        self.batches.append(len(events))
+        new = {
+            event_id for event_id, _ in events if (consumer_group, event_id) not in session.db.inbox
+        }
+        session.staged.append(lambda: session.db.inbox.update((consumer_group, e) for e in new))
+        return set(new)
+
+
 class FakeOutboxStore:
     """The relay's store over ``FakeDatabase.outbox``; marks apply only on commit."""
 
@@ -172,6 +187,11 @@ def make_event() -> Callable[..., identity_pb2.StudentEnrolled]:
 @pytest.fixture
 def fake_inbox() -> FakeInbox:
     return FakeInbox()
+
+
+@pytest.fixture
+def fake_batch_inbox() -> FakeBatchInbox:
+    return FakeBatchInbox()
 
 
 @pytest.fixture

@@ -53,6 +53,8 @@ class Harness:
         kafka_consumer: FakeKafkaConsumer,
         kafka_producer: FakeKafkaProducer,
         spans: Spans,
+        *,
+        max_batch: int = 1,
     ) -> None:
         self.db = db
         self.broker = broker
@@ -72,6 +74,7 @@ class Harness:
             on_dead_letter=self._on_dead_letter,
             retry=RetryPolicy(initial_backoff_seconds=0.001, max_backoff_seconds=0.005),
             poll_timeout_seconds=0.01,
+            max_batch=max_batch,
             tracer_provider=spans[0],
         )
         # Offset commits go on the same timeline as database commits, to check their order.
@@ -519,3 +522,165 @@ def test_retry_backoff_grows_and_is_capped() -> None:
 def test_trace_module_is_used_only_through_explicit_providers() -> None:
     # Building a consumer must not install a global tracer provider (no state at import time).
     assert not isinstance(trace.get_tracer_provider(), TracerProvider)
+
+
+# --- batches -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def batching(
+    db: Any,
+    fake_batch_inbox: Any,
+    broker: FakeBroker,
+    kafka_consumer: FakeKafkaConsumer,
+    kafka_producer: FakeKafkaProducer,
+    spans: Spans,
+) -> Harness:
+    h = Harness(db, fake_batch_inbox, broker, kafka_consumer, kafka_producer, spans, max_batch=5)
+    h.consumer.register(TOPIC, identity_pb2.StudentEnrolled, h.handle)
+    return h
+
+
+def _backlog(h: Harness, make_event: MakeEvent, count: int) -> list[FakeRecord]:
+    key = b"one-partition"  # one partition, so the order of effects is the order of offsets
+    producer = TracerProvider().get_tracer("producer")
+    records = []
+    for _ in range(count):
+        with producer.start_as_current_span("send"):
+            headers = capture_trace_headers()
+        records.append(h.publish(make_event().SerializeToString(), key=key, **headers))
+    return records
+
+
+async def test_a_backlog_is_applied_a_batch_per_transaction_and_offset_commit(
+    batching: Harness, make_event: MakeEvent
+) -> None:
+    records = _backlog(batching, make_event, 10)
+
+    await batching.run_until(lambda: batching.committed(records[-1]) == 10)
+
+    assert batching.db.effects == [
+        identity_pb2.StudentEnrolled.FromString(r.value() or b"").meta.event_id for r in records
+    ]
+    assert batching.db.timeline == ["db-commit", "offset-commit"] * 2
+    assert [c[2] for c in batching.kafka_consumer.commits] == [5, 10]
+    (span, _) = batching.consumer_spans()
+    assert span.attributes is not None
+    assert span.attributes["messaging.batch.message_count"] == 5
+    assert len(span.links) == 5  # one link to each record's producer
+
+
+async def test_a_lone_record_is_not_held_back_to_fill_a_batch(
+    batching: Harness, make_event: MakeEvent
+) -> None:
+    (record,) = _backlog(batching, make_event, 1)
+
+    await batching.run_until(lambda: batching.committed(record) == 1)
+
+    assert len(batching.db.effects) == 1
+
+
+async def test_a_repeat_inside_a_batch_is_applied_once(
+    batching: Harness, make_event: MakeEvent
+) -> None:
+    event = make_event()
+    key = b"one-partition"
+    batching.publish(event.SerializeToString(), key=key)
+    other = batching.publish(make_event().SerializeToString(), key=key)
+    again = batching.publish(event.SerializeToString(), key=key)
+
+    await batching.run_until(lambda: batching.committed(again) == 3)
+
+    assert batching.db.effects == [
+        event.meta.event_id,
+        identity_pb2.StudentEnrolled.FromString(other.value() or b"").meta.event_id,
+    ]
+
+
+async def test_a_poison_record_sends_its_batch_one_at_a_time_and_only_it_is_dead_lettered(
+    batching: Harness, make_event: MakeEvent
+) -> None:
+    key = b"one-partition"
+    before = [batching.publish(make_event().SerializeToString(), key=key) for _ in range(2)]
+    batching.publish(b"\xff not protobuf", key=key)
+    after = [batching.publish(make_event().SerializeToString(), key=key) for _ in range(2)]
+
+    await batching.run_until(lambda: batching.committed(after[-1]) == 5)
+
+    assert len(batching.broker.records(DLQ)) == 1
+    assert batching.db.effects == [
+        identity_pb2.StudentEnrolled.FromString(r.value() or b"").meta.event_id
+        for r in before + after
+    ]
+    assert len(batching.letters) == 1
+
+
+async def test_a_handler_rejection_in_a_batch_rolls_back_the_batch_and_loses_nothing(
+    batching: Harness, make_event: MakeEvent
+) -> None:
+    records = _backlog(batching, make_event, 5)
+    # The batch's attempt fails (rolled back whole); one at a time, the first record fails too
+    # and is dead-lettered; the other four are applied.
+    batching.handler_error = lambda: PoisonMessage("unknown-school-code")
+    batching.handler_errors_left = 2
+
+    await batching.run_until(lambda: batching.committed(records[-1]) == 5)
+
+    assert len(batching.broker.records(DLQ)) == 1
+    assert len(batching.db.effects) == 4
+    assert batching.db.inbox == {
+        (GROUP, uuid.UUID(e)) for e in batching.db.effects
+    }  # the rejected record left no inbox row behind
+
+
+async def test_an_outage_during_a_batch_rewinds_and_applies_every_record_once(
+    batching: Harness, make_event: MakeEvent
+) -> None:
+    records = _backlog(batching, make_event, 5)
+    batching.db.outages = 2  # the batch's transaction and the first record's both fail
+
+    await batching.run_until(lambda: batching.committed(records[-1]) == 5)
+
+    assert sorted(batching.db.effects) == sorted(
+        identity_pb2.StudentEnrolled.FromString(r.value() or b"").meta.event_id for r in records
+    )
+    assert batching.kafka_consumer.seeks[0] == (TOPIC, records[0].partition(), 0)
+    assert batching.broker.records(DLQ) == []
+
+
+async def test_a_batch_handler_gets_the_batchs_new_events_in_order(
+    db: Any,
+    fake_batch_inbox: Any,
+    broker: FakeBroker,
+    kafka_consumer: FakeKafkaConsumer,
+    kafka_producer: FakeKafkaProducer,
+    spans: Spans,
+    make_event: MakeEvent,
+) -> None:
+    h = Harness(db, fake_batch_inbox, broker, kafka_consumer, kafka_producer, spans, max_batch=4)
+    seen: list[list[str]] = []
+
+    async def handle_many(session: Any, messages: Any) -> None:
+        seen.append([m.meta.event_id for m in messages])
+        for message in messages:
+            await h.handle(session, message)
+
+    h.consumer.register_batch(TOPIC, identity_pb2.StudentEnrolled, handle_many)
+    records = _backlog(h, make_event, 6)
+
+    await h.run_until(lambda: h.committed(records[-1]) == 6)
+
+    assert [len(batch) for batch in seen] == [4, 2]
+    assert [e for batch in seen for e in batch] == db.effects
+
+
+def test_batches_need_an_inbox_that_claims_many(
+    db: Any,
+    broker: FakeBroker,
+    kafka_consumer: FakeKafkaConsumer,
+    kafka_producer: FakeKafkaProducer,
+    spans: Spans,
+    fake_inbox: Any,
+) -> None:
+    with pytest.raises(TypeError, match="claim_many"):
+        Harness(db, fake_inbox, broker, kafka_consumer, kafka_producer, spans, max_batch=2)
