@@ -9,12 +9,12 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from throwaway import COUNTY, OTHER_SCHOOL, SCHOOL, two_school_schema
 
 from identity.adapters.db.repository import SqlUnitOfWorkFactory
 from identity.adapters.db.tables import outbox
-from identity.domain.matching import MatchOutcome, StudentMatcher
+from identity.domain.matching import MatchOutcome, MatchRequest, StudentMatcher
 from identity.domain.model import Gender, SchoolClass, Student
 from identity.domain.organisation import Organisation
 from identity.domain.resident_id import ResidentIdProtector, check_character
@@ -136,3 +136,63 @@ async def test_a_report_matches_through_the_stored_hashes() -> None:
         assert exact.student.status == "enrolled"
         other = await matcher.match(service, "", rid, "别人")
         assert other.outcome is MatchOutcome.UNCERTAIN
+
+
+async def test_a_batch_of_reports_matches_in_two_statements() -> None:
+    """BatchMatchStudents' repository side: the batch's numbers and resident-ID hashes are each
+    looked up in one statement, and every answer is the one MatchStudent gives."""
+    async with two_school_schema("batchmatch") as schema:
+        protector = ResidentIdProtector(b"lists-test-key-0123456789")
+        units = SqlUnitOfWorkFactory(
+            make_session_factory(schema.engine), OutboxWriter(outbox), NUMBERS
+        )
+
+        def rid(n: int) -> str:
+            first17 = f"{COUNTY}20140101{n:03d}"
+            return first17 + check_character(first17)
+
+        stored = [
+            replace(
+                student(CLASSES[0], n),
+                student_number="G" + rid(n),
+                class_code="",
+                resident_id_hash=protector.keyed_hash(rid(n)),
+            )
+            for n in range(40)
+        ]
+        # A second student with the first one's resident ID: the ID alone is a conflict.
+        twin = replace(
+            student(CLASSES[0], 1000), class_code="", resident_id_hash=stored[0].resident_id_hash
+        )
+        async with units() as unit:
+            for each in (*stored, twin):
+                await unit.students.add(each)
+        requests = [
+            MatchRequest("G" + rid(n), rid(n), f"学生{n}") if n < 40 else MatchRequest("", rid(n))
+            for n in range(1, 60)
+        ] + [MatchRequest("", rid(0)), MatchRequest("G" + rid(2), rid(3)), MatchRequest()]
+        statements: list[str] = []
+
+        def count(*args: object) -> None:
+            statements.append(str(args[2]))
+
+        event.listen(schema.engine.sync_engine, "before_cursor_execute", count)
+        try:
+            matches = await StudentMatcher(units, protector).match_many(
+                principal("service"), requests
+            )
+        finally:
+            event.remove(schema.engine.sync_engine, "before_cursor_execute", count)
+
+        selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+        assert len(selects) == 2
+        assert [m.outcome for m in matches] == (
+            [MatchOutcome.EXACT] * 39
+            + [MatchOutcome.NONE] * 20
+            + [MatchOutcome.UNCERTAIN, MatchOutcome.UNCERTAIN, MatchOutcome.INVALID]
+        )
+        assert [m.student.student_id for m in matches[:39] if m.student] == [
+            s.student_id for s in stored[1:]
+        ]
+        assert matches[0].student is not None
+        assert matches[0].student.student_number == "G" + rid(1)

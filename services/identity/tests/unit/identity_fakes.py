@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
+from typing import Any
 from uuid import UUID
 
 from identity.domain.model import (
@@ -36,6 +37,10 @@ class World:
     committee: dict[UUID, tuple[UUID, str, date, date | None]] = field(default_factory=dict)
     enrolled_events: list[Student] = field(default_factory=list)
     transferred_events: list[tuple[Student, Student, Transfer]] = field(default_factory=list)
+    # What the use cases asked for, to count queries: units of work opened and repository
+    # calls as "students.by_ids", "people.holding_roles", …
+    units_opened: int = 0
+    calls: list[str] = field(default_factory=list)
 
 
 class FakeStudents:
@@ -50,8 +55,21 @@ class FakeStudents:
     async def by_id(self, student_id: UUID) -> Student | None:
         return self.w.students.get(student_id)
 
-    async def by_resident_id_hash(self, keyed_hash: str) -> Sequence[Student]:
-        return [s for s in self.w.students.values() if s.resident_id_hash == keyed_hash][:2]
+    async def by_numbers(self, student_numbers: Sequence[str]) -> Mapping[str, Student]:
+        return {
+            s.student_number: s
+            for s in self.w.students.values()
+            if s.student_number in student_numbers
+        }
+
+    async def by_ids(self, student_ids: Sequence[UUID]) -> Sequence[Student]:
+        return [self.w.students[i] for i in dict.fromkeys(student_ids) if i in self.w.students]
+
+    async def by_resident_id_hashes(self, keyed_hashes: Sequence[str]) -> Sequence[Student]:
+        found: list[Student] = []
+        for keyed_hash in dict.fromkeys(keyed_hashes):
+            found += [s for s in self.w.students.values() if s.resident_id_hash == keyed_hash][:2]
+        return found
 
     async def add(self, student: Student) -> None:
         self.w.students[student.student_id] = student
@@ -188,27 +206,34 @@ class FakePeople:
         self.w.relationships[relationship.relationship_id] = relationship
 
     async def relationships_to(
-        self, *, student_id: UUID, class_code: str, school_code: str, on: date
+        self,
+        *,
+        student_ids: Sequence[UUID],
+        class_codes: Sequence[str],
+        school_codes: Sequence[str],
+        on: date,
     ) -> Sequence[Relationship]:
         return [
             r
             for r in self.w.relationships.values()
             if r.active_on(on)
             and (
-                r.student_id == student_id
-                or (class_code and r.class_code == class_code)
-                or (school_code and r.school_code == school_code)
+                (r.student_id is not None and r.student_id in student_ids)
+                or (r.class_code and r.class_code in class_codes)
+                or (r.school_code and r.school_code in school_codes)
             )
         ]
 
     async def by_ids(self, person_ids: Sequence[UUID]) -> Sequence[Person]:
         return [self.w.people[i] for i in person_ids if i in self.w.people]
 
-    async def holding_roles(self, home_unit_code: str, roles: Sequence[str]) -> Sequence[Person]:
+    async def holding_roles(
+        self, home_unit_codes: Sequence[str], roles: Sequence[str]
+    ) -> Sequence[Person]:
         return [
             p
             for p in self.w.people.values()
-            if p.home_unit_code == home_unit_code and set(p.roles) & set(roles)
+            if p.home_unit_code in home_unit_codes and set(p.roles) & set(roles)
         ]
 
     async def end_relationship(self, relationship_id: UUID, valid_to: date) -> None:
@@ -290,18 +315,37 @@ class FakeEvents:
         self.w.transferred_events.append((before, after, transfer))
 
 
+class _Counted:
+    """A repository whose calls are recorded in ``world.calls`` as ``<name>.<method>``."""
+
+    def __init__(self, name: str, inner: object, world: World) -> None:
+        self._name, self._inner, self._world = name, inner, world
+
+    def __getattr__(self, attribute: str) -> Any:
+        found = getattr(self._inner, attribute)
+        if not callable(found):
+            return found
+
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            self._world.calls.append(f"{self._name}.{attribute}")
+            return found(*args, **kwargs)
+
+        return recorded
+
+
 class FakeUnit:
     def __init__(self, world: World) -> None:
-        self.students = FakeStudents(world)
-        self.organisation = FakeOrganisation(world)
-        self.people = FakePeople(world)
-        self.reports = FakeReports(world)
-        self.events = FakeEvents(world)
+        self.students: Any = _Counted("students", FakeStudents(world), world)
+        self.organisation: Any = _Counted("organisation", FakeOrganisation(world), world)
+        self.people: Any = _Counted("people", FakePeople(world), world)
+        self.reports: Any = _Counted("reports", FakeReports(world), world)
+        self.events: Any = _Counted("events", FakeEvents(world), world)
 
 
 def units_for(world: World):  # type: ignore[no-untyped-def]
     @asynccontextmanager
     async def units() -> AsyncIterator[FakeUnit]:
+        world.units_opened += 1
         yield FakeUnit(world)
 
     return units

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from identity.domain.matching import Match, MatchOutcome
+from identity.domain.matching import Match, MatchOutcome, MatchRequest
 from identity.domain.model import (
     Department,
     DepartmentType,
@@ -26,7 +26,7 @@ from identity.domain.model import (
     StudentEntry,
     TransferKind,
 )
-from identity.domain.responders import Responder, ResponderLevel
+from identity.domain.responders import Responder, ResponderLevel, StudentResponders
 from xinyu.identity.v1 import identity_pb2 as pb
 from xinyu_core.errors import InvalidArgument
 
@@ -96,6 +96,10 @@ _MATCH_OUTCOME = {
 }
 
 
+def match_request(request: pb.MatchStudentRequest) -> MatchRequest:
+    return MatchRequest(request.student_number, request.resident_id, request.full_name)
+
+
 def match_pb(match: Match) -> pb.MatchStudentResponse:
     response = pb.MatchStudentResponse(outcome=_MATCH_OUTCOME[match.outcome], reason=match.reason)
     if match.student is not None:
@@ -132,6 +136,16 @@ def responders_pb(student: Student, responders: Sequence[Responder]) -> pb.ListR
             )
             for r in responders
         ],
+    )
+
+
+def student_responders_pb(answer: StudentResponders) -> pb.StudentResponders:
+    if answer.student is None:
+        return pb.StudentResponders(
+            found=False, responders=pb.ListRespondersResponse(student_id=str(answer.student_id))
+        )
+    return pb.StudentResponders(
+        found=True, responders=responders_pb(answer.student, answer.responders)
     )
 
 

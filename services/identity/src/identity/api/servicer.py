@@ -105,6 +105,24 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         )
         return convert.responders_pb(student, responders)
 
+    async def BatchMatchStudents(
+        self, request: pb.BatchMatchStudentsRequest, context: Context
+    ) -> pb.BatchMatchStudentsResponse:
+        matches = await self._matcher.match_many(
+            current_principal(), [convert.match_request(r) for r in request.requests]
+        )
+        return pb.BatchMatchStudentsResponse(matches=[convert.match_pb(m) for m in matches])
+
+    async def BatchListResponders(
+        self, request: pb.BatchListRespondersRequest, context: Context
+    ) -> pb.BatchListRespondersResponse:
+        answers = await self._responders.responders_of_many(
+            current_principal(), list(request.student_ids)
+        )
+        return pb.BatchListRespondersResponse(
+            students=[convert.student_responders_pb(a) for a in answers]
+        )
+
     async def TransferStudent(
         self, request: pb.TransferStudentRequest, context: Context
     ) -> pb.TransferStudentResponse:

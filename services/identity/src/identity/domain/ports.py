@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date
@@ -27,8 +27,17 @@ class StudentRepository(Protocol):
 
     async def by_id(self, student_id: UUID) -> Student | None: ...
 
-    async def by_resident_id_hash(self, keyed_hash: str) -> Sequence[Student]:
-        """At most two: more than one is already a conflict."""
+    async def by_numbers(self, student_numbers: Sequence[str]) -> Mapping[str, Student]:
+        """The students with these numbers, keyed by the number as asked (absent: none)."""
+        ...
+
+    async def by_ids(self, student_ids: Sequence[UUID]) -> Sequence[Student]:
+        """The students with these ids that exist, in no particular order."""
+        ...
+
+    async def by_resident_id_hashes(self, keyed_hashes: Sequence[str]) -> Sequence[Student]:
+        """The students with these resident-ID hashes, at most two per hash: more than one is
+        already a conflict."""
         ...
 
     async def add(self, student: Student) -> None: ...
@@ -98,15 +107,22 @@ class PeopleRepository(Protocol):
     async def committee_membership(self, student_id: UUID, on: date) -> UUID | None: ...
 
     async def relationships_to(
-        self, *, student_id: UUID, class_code: str, school_code: str, on: date
+        self,
+        *,
+        student_ids: Sequence[UUID],
+        class_codes: Sequence[str],
+        school_codes: Sequence[str],
+        on: date,
     ) -> Sequence[Relationship]:
-        """Active relationships whose target is the student, their class or their school."""
+        """Active relationships whose target is one of the students, classes or schools."""
         ...
 
     async def by_ids(self, person_ids: Sequence[UUID]) -> Sequence[Person]: ...
 
-    async def holding_roles(self, home_unit_code: str, roles: Sequence[str]) -> Sequence[Person]:
-        """People of a unit with any of these explicitly granted roles."""
+    async def holding_roles(
+        self, home_unit_codes: Sequence[str], roles: Sequence[str]
+    ) -> Sequence[Person]:
+        """People of these units with any of these explicitly granted roles."""
         ...
 
     async def add_committee_member(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import date
 from typing import Any
@@ -80,8 +80,36 @@ class SqlStudents:
         row = (await self._session.execute(query)).first()
         return _student(row, self._numbers) if row else None
 
-    async def by_resident_id_hash(self, keyed_hash: str) -> Sequence[Student]:
-        query = select(students).where(students.c.resident_id_hash == keyed_hash).limit(2)
+    async def by_numbers(self, student_numbers: Sequence[str]) -> Mapping[str, Student]:
+        if not student_numbers:
+            return {}
+        wanted = {self._numbers.keyed_hash(number): number for number in student_numbers}
+        query = select(students).where(students.c.student_number_hash.in_(list(wanted)))
+        return {
+            wanted[row.student_number_hash]: _student(row, self._numbers)
+            for row in await self._session.execute(query)
+        }
+
+    async def by_ids(self, student_ids: Sequence[UUID]) -> Sequence[Student]:
+        if not student_ids:
+            return []
+        query = select(students).where(students.c.student_id.in_(list(student_ids)))
+        return [_student(row, self._numbers) for row in await self._session.execute(query)]
+
+    async def by_resident_id_hashes(self, keyed_hashes: Sequence[str]) -> Sequence[Student]:
+        if not keyed_hashes:
+            return []
+        ranked = (
+            select(
+                students,
+                func.row_number()
+                .over(partition_by=students.c.resident_id_hash, order_by=students.c.student_id)
+                .label("nth"),
+            )
+            .where(students.c.resident_id_hash.in_(list(keyed_hashes)))
+            .subquery()
+        )
+        query = select(ranked).where(ranked.c.nth <= 2)
         return [_student(row, self._numbers) for row in await self._session.execute(query)]
 
     async def by_id(self, student_id: UUID) -> Student | None:
@@ -467,13 +495,22 @@ class SqlPeople:
         return _relationship(row) if row else None
 
     async def relationships_to(
-        self, *, student_id: UUID, class_code: str, school_code: str, on: date
+        self,
+        *,
+        student_ids: Sequence[UUID],
+        class_codes: Sequence[str],
+        school_codes: Sequence[str],
+        on: date,
     ) -> Sequence[Relationship]:
-        targets = [relationships.c.student_id == student_id]
-        if class_code:
-            targets.append(relationships.c.class_code == class_code)
-        if school_code:
-            targets.append(relationships.c.school_code == school_code)
+        targets = []
+        if student_ids:
+            targets.append(relationships.c.student_id.in_(list(student_ids)))
+        if class_codes:
+            targets.append(relationships.c.class_code.in_(list(class_codes)))
+        if school_codes:
+            targets.append(relationships.c.school_code.in_(list(school_codes)))
+        if not targets:
+            return []
         query = select(relationships).where(or_(*targets), _active_on(relationships, on))
         return [_relationship(row) for row in await self._session.execute(query)]
 
@@ -483,9 +520,13 @@ class SqlPeople:
         query = select(people).where(people.c.person_id.in_(list(person_ids)))
         return [_person(row) for row in await self._session.execute(query)]
 
-    async def holding_roles(self, home_unit_code: str, roles: Sequence[str]) -> Sequence[Person]:
+    async def holding_roles(
+        self, home_unit_codes: Sequence[str], roles: Sequence[str]
+    ) -> Sequence[Person]:
+        if not home_unit_codes or not roles:
+            return []
         query = select(people).where(
-            people.c.home_unit_code == home_unit_code,
+            people.c.home_unit_code.in_(list(home_unit_codes)),
             or_(*(literal(role) == any_(people.c.roles) for role in roles)),
         )
         return [_person(row) for row in await self._session.execute(query)]
