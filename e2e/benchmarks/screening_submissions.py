@@ -14,10 +14,26 @@ Needs the running platform (`make up`). What it does:
             personal code (no token) and gets a real sitting token. Each student then has one
             submission per instrument to make, answers drawn at random from each item's
             options (a few item-9 answers, so some results are flagged).
-  gateway   POST /v1/screening/sittings/submissions with the sitting token, each submission
-            once, at each --concurrency (32 and 128 clients on persistent connections): the
-            gateway's route, its gRPC call to screening, screening's scoring, sealing and
-            storing (with its outbox rows), PostgreSQL.
+  gateway   closed loop: POST /v1/screening/sittings/submissions with the sitting token, each
+            submission once, at each --concurrency (32 and 128 clients on persistent
+            connections), every client sending its next submission the moment the previous one
+            is answered: the gateway's route, its gRPC call to screening, screening's scoring,
+            sealing and storing (with its outbox rows), PostgreSQL. This measures the most the
+            platform serves (throughput) and the latency when it is saturated: with N clients
+            always waiting, mean latency = N / throughput, whatever the platform does.
+  paced     open loop, after the closed loops: --paced-clients (128) connections offer a fixed
+            --paced-rate (420/s, the target) for --paced-seconds (10 s; at most a third of the
+            submissions, the closed loops get the rest). Submission k is due at start + k / rate;
+            each client takes the next due submission when it is free and sends it at its due
+            time. Latency is measured from the due time, not from when a client got to it, so
+            a submission that waited for a free client counts that wait (no coordinated
+            omission). It prints the achieved rate (completions per second between the first and
+            the last), p50/p99/max latency, how late the sends left, CPU per submission, and
+            whether it kept up (achieved ≥ 98 % of the offered rate, no send more than 1 s
+            late, every submission accepted). This is how a class period loads the platform:
+            students arrive at a rate, they do not hammer; "sustain 420/s with p99 < 300 ms at
+            128 clients" is judged here. At low rates its CPU per submission includes the
+            processes' idle work (the relay's polls), so compare CPU at the closed loops.
   bare-http the same request to a trivial FastAPI app (the gateway's request model, a
             constant answer) under uvicorn with the gateway's loop and parser, started here.
   bare-grpc SubmitAnswers on a trivial grpc.aio server answering at once, started here, from a
@@ -29,13 +45,14 @@ Needs the running platform (`make up`). What it does:
 It prints requests/s and p50/p99 latency per target and concurrency, the gateway's ratios to
 both baselines, CPU milliseconds per submission of each process (where the time goes), the peak
 memory (VmHWM) of each process, and checks in screening's database that every accepted
-submission is stored exactly once and nothing else was. The load generator is a minimal
-HTTP/1.1 client on uvloop (pre-built requests, one keep-alive connection per client), so it
-costs as little as possible of the same two cores. Afterwards it completes the guardian tasks
-the run's flagged results opened (--flagged of the sittings, 2 % by default) and closes its
-campaign, so the demo school's working lists stay as they were (``screening_submissions.py
-tidy`` does the same for earlier runs). It is not a test: it asserts nothing about speed;
-``e2e/tests/test_screening_benchmark.py`` only checks that it runs.
+submission (closed loops and paced phase) is stored exactly once and nothing else was. The load
+generator is a minimal HTTP/1.1 client on uvloop (pre-built requests, one keep-alive connection
+per client), so it costs as little as possible of the same two cores. Afterwards it completes
+the guardian tasks the run's flagged results opened (--flagged of the sittings, 2 % by default)
+and closes its campaign, so the demo school's working lists stay as they were
+(``screening_submissions.py tidy`` does the same for earlier runs). It is not a test: it
+asserts nothing about speed; ``e2e/tests/test_screening_benchmark.py`` only checks that it
+runs.
 """
 
 from __future__ import annotations
@@ -79,6 +96,9 @@ CLASS_SIZE = 50
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 TARGET_RATE, TARGET_P99_MS = 420.0, 300.0
 AIM_RATE, AIM_P99_MS = 1000.0, 100.0
+# The paced phase kept up when it completed at least this share of the offered rate and no
+# submission left more than this long after its due time (every client busy).
+PACED_KEPT_UP, PACED_MOST_LATE_MS = 0.98, 1000.0
 
 
 # --- staff tokens (Keycloak tokens live five minutes; set-up may take longer) -------------
@@ -384,6 +404,10 @@ class Level:
     accepted: list[str] = field(default_factory=list)
     elapsed: float = 0.0
     cpu_ms: dict[str, float] = field(default_factory=dict)
+    # The paced phase only: the offered rate and how late each send left after its due time.
+    offered: float = 0.0
+    lags: list[float] = field(default_factory=list)
+    completions: list[float] = field(default_factory=list)
 
     @property
     def count(self) -> int:
@@ -392,6 +416,15 @@ class Level:
     @property
     def rate(self) -> float:
         return self.count / self.elapsed if self.elapsed else 0.0
+
+    @property
+    def completion_rate(self) -> float:
+        """The paced phase's achieved rate: completions per second between the first and the
+        last completion (the offered rate when it kept up, less when the answers fell behind)."""
+        if len(self.completions) < 2:
+            return 0.0
+        span = max(self.completions) - min(self.completions)
+        return (len(self.completions) - 1) / span if span else 0.0
 
     def percentile(self, p: float) -> float:
         ordered = sorted(self.latencies)
@@ -438,6 +471,45 @@ async def http_level(
             level.accepted.append(item.submission_id)
 
     await _drive(level, concurrency, work, send)
+    for connection in connections:
+        await connection.close()
+    return level
+
+
+async def paced_level(
+    target: str, host: str, port: int, clients: int, rate: float, work: list[Work]
+) -> Level:
+    """Open loop: submission k is due at ``start + k / rate`` whatever happened before; each of
+    ``clients`` connections takes the next due submission as soon as it is free, waits for its
+    due time if it is early, and sends it. Latency is measured from the due time, not from when
+    a client got to it: when every client is busy the submission waits, and that wait counts
+    (no coordinated omission). ``lag`` collects how late each send left after its due time."""
+    level = Level(target, clients)
+    connections = [Connection(host, port) for _ in range(clients)]
+    for connection in connections:
+        await connection._open()
+    latencies, clock, sleep = level.latencies, time.perf_counter, asyncio.sleep
+    pending = iter(enumerate(work))
+    start = clock() + 0.05
+    lags, completions = level.lags, level.completions
+
+    async def client(connection: Connection) -> None:
+        for k, item in pending:
+            due = start + k / rate
+            early = due - clock()
+            if early > 0:
+                await sleep(early)
+            lags.append(clock() - due)
+            status, _ = await connection.send(item.request)
+            done = clock()
+            latencies.append(done - due)
+            completions.append(done)
+            level.statuses[status] += 1
+            if status == 201:
+                level.accepted.append(item.submission_id)
+
+    await asyncio.gather(*(client(connection) for connection in connections))
+    level.elapsed = clock() - start
     for connection in connections:
         await connection.close()
     return level
@@ -642,6 +714,21 @@ async def measure(
     return results
 
 
+async def measure_paced(
+    clients: int, rate: float, work: list[Work], roots: dict[str, int], address: tuple[str, int]
+) -> Level:
+    """The paced phase through the gateway (``paced_level``), with each process's CPU."""
+    before = cpu_ticks(roots)
+    level = await paced_level("gateway paced", *address, clients, rate, work)
+    after = cpu_ticks(roots)
+    level.offered = rate
+    level.cpu_ms = {
+        name: (after[name] - before[name]) * 1000 / CLOCK_TICKS / max(level.count, 1)
+        for name in after
+    }
+    return level
+
+
 def run(args: argparse.Namespace) -> int:
     levels = [int(c) for c in args.concurrency.split(",")]
     staff = Staff()
@@ -653,14 +740,30 @@ def run(args: argparse.Namespace) -> int:
 
     import uvloop
 
+    # The paced phase gets its own submissions (at most a third of them), the closed loops
+    # and the baselines the rest.
+    paced_count = (
+        min(round(args.paced_rate * args.paced_seconds), len(work) // 3) if args.paced_rate else 0
+    )
+    closed, paced_work = work[: len(work) - paced_count], work[len(work) - paced_count :]
     print(
         f"\n{len(work):,} submissions (every student of the sittings × "
-        f"{len(args.instruments.split(','))} instruments), {args.warmup} of them to warm up "
-        f"each baseline, the rest split over {levels} clients"
+        f"{len(args.instruments.split(','))} instruments): {len(closed):,} for the closed loops, "
+        f"split over {levels} clients ({args.warmup} of them also warm up each baseline), "
+        f"{paced_count:,} for the paced phase"
     )
     results = {
-        "gateway": uvloop.run(measure("gateway", levels, work, {**pids, **me}, gateway_address, 0))
+        "gateway": uvloop.run(
+            measure("gateway", levels, closed, {**pids, **me}, gateway_address, 0)
+        )
     }
+    paced = None
+    if paced_work:
+        paced = uvloop.run(
+            measure_paced(
+                args.paced_clients, args.paced_rate, paced_work, {**pids, **me}, gateway_address
+            )
+        )
     bare_http, http_port = start_bare("bare-http")
     bare_grpc, grpc_port = start_bare("bare-grpc")
     own, own_port = start_gateway_over(grpc_port)
@@ -671,7 +774,7 @@ def run(args: argparse.Namespace) -> int:
             measure(
                 "bare-http",
                 levels,
-                work,
+                closed,
                 {"bare-http": bare_http.pid, **me},
                 ("127.0.0.1", http_port),
                 args.warmup,
@@ -694,7 +797,7 @@ def run(args: argparse.Namespace) -> int:
             measure(
                 "gw>bare-grpc",
                 levels,
-                work,
+                closed,
                 {"gateway": own.pid, "bare-grpc": bare_grpc.pid, **me},
                 ("127.0.0.1", own_port),
                 args.warmup,
@@ -710,7 +813,11 @@ def run(args: argparse.Namespace) -> int:
             process.wait(timeout=15)
 
     report(results, memory)
-    outcome = check_stored_once(campaign_id, results["gateway"])
+    if paced is not None:
+        report_paced(paced)
+    outcome = check_stored_once(
+        campaign_id, results["gateway"] + ([paced] if paced is not None else [])
+    )
     tidy_up([campaign_id], staff)
     return outcome
 
@@ -847,6 +954,49 @@ def report(results: dict[str, list[Level]], memory: dict[str, float]) -> None:
         )
 
 
+def _ms(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1)] * 1000
+
+
+def report_paced(level: Level) -> None:
+    """The paced phase: what was offered, what was achieved, latency from each submission's
+    due time, how late the sends left, and whether it kept up."""
+    achieved = level.completion_rate
+    late_p99, late_max = _ms(level.lags, 99), _ms(level.lags, 100)
+    statuses = " ".join(f"{code}×{n:,}" for code, n in sorted(level.statuses.items()))
+    print(
+        f"\npaced (open loop, latency from each submission's due time): {level.concurrency} "
+        f"clients offered {level.offered:,.0f}/s, {level.count:,} submissions"
+    )
+    print(
+        f"  achieved {achieved:,.0f}/s; latency p50 {level.percentile(50):.1f} ms, p99 "
+        f"{level.percentile(99):.1f} ms, max {level.percentile(100):.1f} ms; sends late by p99 "
+        f"{late_p99:.1f} ms, max {late_max:.1f} ms; {statuses}"
+    )
+    shares = ", ".join(f"{name} {ms:.2f}" for name, ms in level.cpu_ms.items())
+    print(f"  CPU ms per submission: {shares}")
+    kept_up = (
+        achieved >= PACED_KEPT_UP * level.offered
+        and late_max < PACED_MOST_LATE_MS
+        and set(level.statuses) == {201}
+    )
+    print(
+        f"  kept up: {'yes' if kept_up else 'NO'} (achieved ≥ {PACED_KEPT_UP:.0%} of the "
+        f"offered rate, no send more than {PACED_MOST_LATE_MS:,.0f} ms behind its due time, "
+        f"every submission accepted)"
+    )
+    if level.concurrency == 128 and level.offered >= TARGET_RATE:
+        met = kept_up and level.percentile(99) < TARGET_P99_MS
+        print(
+            f"target ≥ {TARGET_RATE:,.0f}/s with p99 < {TARGET_P99_MS:.0f} ms at 128 clients, "
+            f"paced: {'met' if met else 'MISSED'} ({achieved:,.0f}/s, p99 "
+            f"{level.percentile(99):.1f} ms)"
+        )
+
+
 def check_stored_once(campaign_id: str, levels: list[Level]) -> int:
     accepted = [submission for level in levels for submission in level.accepted]
     with psycopg.connect(SCREENING_DATABASE) as connection:
@@ -886,6 +1036,19 @@ def main() -> int:
     parser.add_argument("--concurrency", default="32,128")
     parser.add_argument("--warmup", type=int, default=200, help="requests before the baselines")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument(
+        "--paced-rate",
+        type=float,
+        default=TARGET_RATE,
+        help="submissions/s the paced phase offers (0: no paced phase)",
+    )
+    parser.add_argument("--paced-clients", type=int, default=128)
+    parser.add_argument(
+        "--paced-seconds",
+        type=float,
+        default=10.0,
+        help="length of the paced phase (at most a third of the submissions)",
+    )
     parser.add_argument(
         "--flagged", type=float, default=0.02, help="share of sittings with a critical answer"
     )

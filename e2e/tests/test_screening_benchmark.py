@@ -28,6 +28,10 @@ async def test_the_benchmark_runs_and_prints_its_figures() -> None:
         "4,8",
         "--warmup",
         "10",
+        "--paced-rate",
+        "50",
+        "--paced-clients",
+        "8",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
@@ -41,4 +45,11 @@ async def test_the_benchmark_runs_and_prints_its_figures() -> None:
     assert re.search(r"throughput \d+\.\d+ of bare-http, \d+\.\d+ of bare-grpc", output), output
     assert re.search(r"^\s+gateway\s+[\d.]+ MiB", output, re.MULTILINE), output
     assert re.search(r"^\s+screening\s+[\d.]+ MiB", output, re.MULTILINE), output
+    # The paced phase: offered and achieved rate, latency from due time, whether it kept up;
+    # its submissions are in the stored-once check.
+    assert re.search(r"^paced \(open loop.*8 clients offered 50/s, \d+ submissions", output, re.M)
+    assert re.search(
+        r"achieved \d+/s; latency p50 [\d.]+ ms, p99 [\d.]+ ms, max [\d.]+ ms; sends late", output
+    ), output
+    assert re.search(r"^  kept up: (yes|NO) ", output, re.MULTILINE), output
     assert "stored exactly once: ok" in output
