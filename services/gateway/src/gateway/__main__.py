@@ -8,6 +8,7 @@ import uvicorn
 
 from gateway.app import create_app
 from gateway.config import GatewaySettings
+from gateway.routers.screening import SubmissionFastPath
 from xinyu_core.logging import configure_logging
 from xinyu_core.telemetry import setup_telemetry
 
@@ -20,7 +21,8 @@ def main(argv: list[str] | None = None) -> None:
     settings = GatewaySettings()
     configure_logging("gateway", settings.log_level)
     provider = setup_telemetry("gateway")
-    app = create_app(settings, provider)
+    # The submission route (a screening day's hot path) past Starlette's stack; see there.
+    app = SubmissionFastPath(create_app(settings, provider), provider)
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
 
 

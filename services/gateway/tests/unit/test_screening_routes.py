@@ -881,3 +881,81 @@ async def test_a_submission_that_is_not_json_is_422() -> None:
     assert reply.status_code == 422
     assert reply.json()["detail"][0]["loc"][0] == "body"
     assert fake.calls == []
+
+
+# --- the served app's fast path to the submission route ----------------------------------
+
+
+def fast_client(fake: FakeScreening, provider: Any = None) -> httpx.AsyncClient:
+    app = FastAPI()
+    app.include_router(screening.router)
+    app.state.runtime = FakeRuntime(fake)
+    fast = screening.SubmissionFastPath(app, provider)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=fast), base_url="http://gateway")
+
+
+async def test_the_fast_path_answers_as_the_route_does() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    body = {
+        "instrument_id": "phq-9",
+        "version": "1.0.0",
+        "answers": PHQ9,
+        "submission_id": SUBMISSION,
+    }
+    path = "/v1/screening/sittings/submissions"
+    refused = FakeScreening(
+        errors={"SubmitAnswers": rpc_error(grpc.StatusCode.FAILED_PRECONDITION, "ended")}
+    )
+    replies = {}
+    for name, fake, kwargs in [
+        ("accepted", FakeScreening(), {"json": body, "headers": SITTING}),
+        ("no token", FakeScreening(), {"json": body}),
+        (
+            "malformed",
+            FakeScreening(),
+            {"json": {**body, "answers": {"q1": "x"}}, "headers": SITTING},
+        ),
+        ("not json", FakeScreening(), {"content": b"{not json", "headers": SITTING}),
+        ("refused", refused, {"json": body, "headers": SITTING}),
+    ]:
+        async with client(fake) as http:
+            routed = await http.post(path, **kwargs)
+        async with fast_client(fake, provider) as http:
+            fast = await http.post(path, **kwargs)
+        assert (fast.status_code, fast.content) == (routed.status_code, routed.content), name
+        assert {k: v for k, v in fast.headers.items() if k != "content-length"} == {
+            k: v for k, v in routed.headers.items() if k != "content-length"
+        }, name
+        replies[name] = fast.status_code
+    assert replies == {
+        "accepted": 201,
+        "no token": 401,
+        "malformed": 422,
+        "not json": 422,
+        "refused": 409,
+    }
+    spans = exporter.get_finished_spans()
+    assert [span.name for span in spans] == [f"POST {path}"] * 5
+    assert [span.attributes["http.status_code"] for span in spans] == [201, 401, 422, 422, 409]
+    # The route template only: no URL, no token, no answers in the span.
+    for span in spans:
+        assert set(span.attributes) == {"http.method", "http.route", "http.status_code"}
+
+
+async def test_everything_else_goes_through_the_app() -> None:
+    fake = FakeScreening()
+    async with fast_client(fake) as http:
+        reply = await http.put(
+            "/v1/screening/sittings/answers",
+            json={"instrument_id": "phq-9", "version": "1.0.0", "answers": {"q1": 2}},
+            headers=SITTING,
+        )
+        listed = await http.get("/v1/screening/sittings/submissions", headers=SITTING)
+    assert reply.json() == {"answered": 1}
+    assert listed.status_code == 405
