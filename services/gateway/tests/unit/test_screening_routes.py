@@ -959,3 +959,27 @@ async def test_everything_else_goes_through_the_app() -> None:
         listed = await http.get("/v1/screening/sittings/submissions", headers=SITTING)
     assert reply.json() == {"answered": 1}
     assert listed.status_code == 405
+
+
+async def test_a_refusal_on_the_fast_path_is_logged_with_the_route_template(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake = FakeScreening(
+        errors={"SubmitAnswers": rpc_error(grpc.StatusCode.PERMISSION_DENIED, "not yours")}
+    )
+    body = {
+        "instrument_id": "phq-9",
+        "version": "1.0.0",
+        "answers": PHQ9,
+        "submission_id": SUBMISSION,
+    }
+    with caplog.at_level("INFO"):
+        async with fast_client(fake) as http:
+            reply = await http.post(
+                "/v1/screening/sittings/submissions", json=body, headers=SITTING
+            )
+    assert reply.status_code == 403
+    denied = [r for r in caplog.records if r.getMessage() == "access.denied"]
+    assert [(r.route, r.method) for r in denied] == [  # type: ignore[attr-defined]
+        ("/v1/screening/sittings/submissions", "POST")
+    ]

@@ -318,15 +318,10 @@ class SubmissionFastPath:
     def __init__(self, app: ASGIApp, tracer_provider: TracerProvider | None = None) -> None:
         self.app = app
         self._tracer = trace.get_tracer(__name__, tracer_provider=tracer_provider)
-        self._route: BaseRoute | None = None
-
-    def _submission_route(self) -> BaseRoute | None:
-        if self._route is None:
-            routes = getattr(self.app, "routes", ())
-            self._route = next(
-                (r for r in routes if getattr(r, "path", None) == SUBMISSIONS_PATH), None
-            )
-        return self._route
+        # This module's route (the app includes the router, so its routes are not the app's).
+        self._route: BaseRoute = next(
+            r for r in router.routes if getattr(r, "path", None) == SUBMISSIONS_PATH
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -339,7 +334,7 @@ class SubmissionFastPath:
         # What Starlette would have put there: the app (its state holds the runtime) and the
         # matched route (audit records name its template).
         scope["app"] = self.app
-        scope["route"] = self._submission_route()
+        scope["route"] = self._route
         request = Request(scope, receive)
         with self._tracer.start_as_current_span(
             f"POST {SUBMISSIONS_PATH}",
