@@ -11,8 +11,13 @@ identity (MatchStudent, ListResponders, with alerts' own Keycloak token) and Pos
 4. Exactly once: alerts + review tasks = messages sent, one partner-report row per external id.
 
 The consumers run in this process (``alerts consume units``' builder, ``--consumers`` of
-them in one group) against a throwaway schema of the alerts database, so the live service's
-data is not touched. Needs `make up` (gateway, identity, Keycloak, Kafka, PostgreSQL)::
+them, batches of ``--batch``) against a throwaway schema of the alerts database, so the live
+service's data is not touched. The local stack's own ``alerts consume units`` is stopped
+meanwhile and this process takes its place in its consumer group (``alerts.units``): otherwise
+both would handle every report, the machine would do the work twice, and the live database
+would fill with the benchmark's alerts. It is started again at the end, after the benchmark's
+reports (a partner report sent to the local stack during the run lands in the throwaway
+schema). Needs `make up` (gateway, identity, Keycloak, Kafka, PostgreSQL)::
 
     uv run --frozen python services/alerts/benchmarks/unit_messages.py
 """
@@ -21,10 +26,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
+import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +45,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integrat
 from alerts_stack import (
     POLICE,
     POLICE_TOPIC,
-    Probe,
     UnitProducer,
     document,
     encode,
@@ -46,11 +53,13 @@ from alerts_stack import (
 )
 
 from alerts.adapters.db.tables import alerts, notifications, review_tasks, unit_reports
-from alerts.bootstrap import Alerts, build_units_consumer
+from alerts.bootstrap import UNITS_GROUP, Alerts, build_units_consumer
 from xinyu_e2e import GATEWAY_URL, auth
 from xinyu_e2e.seed import CLASS_ONE, DEMO_COUNTY, DEMO_SCHOOL
 
 UNKNOWN_NUMBER = "G360702200001010000"
+ROOT = Path(__file__).resolve().parents[3]
+LIVE_UNITS_CONSUMER = "services:alerts-units-consumer"
 DEBUG = False
 
 
@@ -184,6 +193,17 @@ async def wait_until(
     raise SystemExit(f"only {found} of {total} accounted for in {within}s")
 
 
+@contextlib.contextmanager
+def live_units_consumer_paused() -> Iterator[None]:
+    """Stops the local stack's partner-report consumer for the run, and starts it again."""
+    stack = [str(ROOT / "infra" / "local" / "stack"), "ctl"]
+    subprocess.run([*stack, "stop", LIVE_UNITS_CONSUMER], check=True, capture_output=True)
+    try:
+        yield
+    finally:
+        subprocess.run([*stack, "start", LIVE_UNITS_CONSUMER], check=False, capture_output=True)
+
+
 def start(built: Alerts) -> list[asyncio.Task[None]]:
     return [asyncio.create_task(job()) for job in built.background()]
 
@@ -198,16 +218,15 @@ async def run(args: argparse.Namespace) -> Figures:
     numbers = enrol_students(args.students)
     async with throwaway_schema("alerts_bench") as schema:
         settings = settings_for(schema)
-        group = f"alerts.units.bench-{uuid.uuid4().hex[:10]}"
-        probe = Probe("alerts")
-        probe.start_group_at_end(group, list(settings.unit_topics))
-        probe.close()
+        # The live consumer's group (it is stopped): the benchmark's reports are handled once.
+        group = UNITS_GROUP
+        consumers = {"instances": args.consumers, "max_batch": args.batch}
         unit = UnitProducer(POLICE)
         marker = uuid.uuid4().hex[:8]
         sent = 0
 
         # --- latency: a steady trickle of good reports --------------------------------------
-        built = build_units_consumer(settings, group_id=group, instances=args.consumers)
+        built = build_units_consumer(settings, group_id=group, **consumers)
         sessions = built.core.sessions
         tasks = start(built)
         # Warm-up until every consumer holds its partitions (tokens, connections, group joins
@@ -258,7 +277,7 @@ async def run(args: argparse.Namespace) -> Figures:
             sent += 1
         if unit.flush() or unit.errors:
             raise SystemExit("the unit's producer could not deliver the backlog")
-        built = build_units_consumer(settings, group_id=group, instances=args.consumers)
+        built = build_units_consumer(settings, group_id=group, **consumers)
         sessions = built.core.sessions
         began = time.monotonic()
         tasks = start(built)
@@ -289,9 +308,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=300)
     parser.add_argument("--rate", type=float, default=50.0, help="latency phase, messages/s")
     parser.add_argument("--backlog", type=int, default=2000)
-    parser.add_argument("--consumers", type=int, default=8)
+    parser.add_argument("--consumers", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=100, help="most reports per transaction")
     args = parser.parse_args(argv)
-    figures = asyncio.run(run(args))
+    with live_units_consumer_paused():
+        figures = asyncio.run(run(args))
     exact = figures.alerts + figures.reviews == figures.sent
     print(
         "\n".join(
@@ -300,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
                 f" at {args.rate:g}/s): p50 {figures.p50_ms:.0f} ms, p99 {figures.p99_ms:.0f} ms,"
                 f" max {figures.max_ms:.0f} ms (target p99 < 500 ms, aim 200 ms)",
                 f"backlog drain: {figures.drain_messages} messages in {figures.drain_seconds:.1f} s"
-                f" = {figures.drain_rate:.0f} messages/s with {args.consumers} consumers"
+                f" = {figures.drain_rate:.0f} messages/s with {args.consumers} consumers,"
+                f" batches of up to {args.batch}"
                 f" (target >= 200/s); {figures.drain_with_join_seconds:.1f} s including the"
                 " consumer group's join",
                 f"accounted for: sent {figures.sent}, alerts {figures.alerts} + review tasks"

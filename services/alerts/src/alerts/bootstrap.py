@@ -222,6 +222,7 @@ def _consumer(
     tracer_provider: TracerProvider | None,
     on_dead_letter: Any = None,
     retry: RetryPolicy | None = None,
+    max_batch: int = 1,
 ) -> EventConsumer:
     dlq = AsyncProducer(build_producer(settings.kafka, client_id=f"{SERVICE}-dlq-{instance}"))
     core.closers.append(dlq.close)
@@ -238,6 +239,7 @@ def _consumer(
         dlq_producer=dlq,
         on_dead_letter=on_dead_letter,
         retry=retry,
+        max_batch=max_batch,
         tracer_provider=tracer_provider,
     )
 
@@ -249,6 +251,7 @@ def build_units_consumer(
     group_id: str = UNITS_GROUP,
     auto_offset_reset: str = "earliest",
     instances: int | None = None,
+    max_batch: int | None = None,
     **overrides: Any,
 ) -> Alerts:
     """Reads every partner unit's inbound topic (R12). The unit is the topic's: the broker
@@ -267,12 +270,13 @@ def build_units_consumer(
             auto_offset_reset=auto_offset_reset,
             tracer_provider=tracer_provider,
             on_dead_letter=handlers.on_dead_letter,
+            max_batch=max_batch if max_batch is not None else settings.units_batch,
         )
         for topic, decode in topic_decoders.items():
-            consumer.register(
+            consumer.register_batch(
                 topic,
                 alert_events.UnitReportReceived,
-                handlers.on_unit_report,
+                handlers.on_unit_reports,
                 external=True,
                 decode=decode,
             )
@@ -339,8 +343,9 @@ def build_notifications_consumer(
         "notifications",
         auto_offset_reset=auto_offset_reset,
         tracer_provider=tracer_provider,
+        max_batch=settings.notifications_batch,
     )
-    consumer.register(
+    consumer.register_batch(
         NOTIFICATION_REQUESTED,
         alert_events.NotificationRequested,
         NotificationHandler(deliverer).on_requested,

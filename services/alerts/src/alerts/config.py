@@ -30,14 +30,21 @@ class AlertsSettings(ServiceSettings):
             "alerts.unit-cyberspace-360700.reported.v1",
         ]
     )
-    # Consumers of the unit topics in one process (one per partition at most).
-    units_consumers: int = 8
+    # Consumers of the unit topics in one process (one per partition at most). With batches,
+    # a few are enough: one process is bound by its CPU, not by waiting.
+    units_consumers: int = 4
+    # Most partner reports one consumer handles in one transaction when a backlog waits (one
+    # BatchMatchStudents and one BatchListResponders call each); a lone report is not held back.
+    units_batch: int = Field(default=100, ge=1, le=500)
     # County code → the police unit asked to help locate a missing student there (R12).
     locate_units: dict[str, str] = Field(default_factory=lambda: {"360702": "unit-police-360702"})
     # Where `alerts consume notifications` delivers (an SMS or messaging gateway's adapter);
     # empty: the notification record is the in-app inbox entry and nothing leaves the platform.
     notification_webhook_url: str = ""
     notification_attempts: int = 4
+    # Most notifications delivered together when a backlog waits (first attempts sent at once,
+    # recorded in one transaction); a lone one is not held back.
+    notifications_batch: int = Field(default=100, ge=1, le=500)
     notification_backoff_seconds: float = 0.5
     # How often `alerts serve` looks for due escalation timers.
     scheduler_interval_seconds: float = 1.0

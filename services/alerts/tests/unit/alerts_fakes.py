@@ -16,6 +16,7 @@ from alerts.domain.model import (
     Alert,
     Case,
     CaseStep,
+    DeliveryAttempt,
     Level,
     LocateRequest,
     Match,
@@ -31,7 +32,7 @@ from alerts.domain.model import (
     UnitReport,
 )
 from alerts.domain.policy import Policy
-from alerts.domain.ports import AlertFilter
+from alerts.domain.ports import AlertFilter, MatchRequest, ReportLink
 from alerts.domain.routing import Router
 from alerts.domain.service import AlertService
 from xinyu_core.auth import Principal
@@ -91,15 +92,24 @@ class FakeResponders:
         self.calls += 1
         return self.students.get(student_id)
 
+    async def responders_many(self, student_ids: Sequence[UUID]) -> dict[UUID, Responders | None]:
+        self.calls += 1
+        return {student_id: self.students.get(student_id) for student_id in student_ids}
+
 
 class FakeMatcher:
     def __init__(self) -> None:
         self.by_number: dict[str, Match] = {}
+        self.batches: list[int] = []
 
     async def match(self, student_number: str, resident_id: str, full_name: str) -> Match:
         return self.by_number.get(
             student_number or resident_id, Match(MatchOutcome.NONE, reason="no student")
         )
+
+    async def match_many(self, wanted: Sequence[MatchRequest]) -> list[Match]:
+        self.batches.append(len(wanted))
+        return [await self.match(w.student_number, w.resident_id, w.full_name) for w in wanted]
 
 
 @dataclass
@@ -125,6 +135,10 @@ class FakeTx:
 
     async def add_alert(self, alert: Alert) -> None:
         self.s.alerts[alert.alert_id] = copy.deepcopy(alert)
+
+    async def add_alerts(self, added: Sequence[Alert]) -> None:
+        for alert in added:
+            await self.add_alert(alert)
 
     async def get_alert(self, alert_id: UUID, *, for_update: bool = False) -> Alert | None:
         found = self.s.alerts.get(alert_id)
@@ -165,8 +179,27 @@ class FakeTx:
     async def save_notification(self, notification: Notification) -> None:
         self.s.notifications[notification.notification_id] = copy.deepcopy(notification)
 
+    async def get_notifications(
+        self, notification_ids: Sequence[UUID], *, for_update: bool = False
+    ) -> dict[UUID, Notification]:
+        return {
+            i: copy.deepcopy(self.s.notifications[i])
+            for i in notification_ids
+            if i in self.s.notifications
+        }
+
+    async def record_attempts(
+        self, attempted: Sequence[tuple[Notification, DeliveryAttempt]]
+    ) -> None:
+        for notification, _ in attempted:
+            await self.save_notification(notification)
+
     async def set_timer(self, timer: Timer) -> None:
         self.s.timers[timer.alert_id] = timer
+
+    async def set_timers(self, timers: Sequence[Timer]) -> None:
+        for timer in timers:
+            await self.set_timer(timer)
 
     async def clear_timer(self, alert_id: UUID) -> None:
         self.s.timers.pop(alert_id, None)
@@ -181,6 +214,15 @@ class FakeTx:
             return False
         self.s.unit_reports[key] = report
         return True
+
+    async def record_unit_reports(self, reports: Sequence[UnitReport]) -> set[UUID]:
+        return {r.report_id for r in reports if await self.record_unit_report(r)}
+
+    async def link_unit_reports(self, links: Sequence[ReportLink]) -> None:
+        for link in links:
+            await self.link_unit_report(
+                link.report_id, alert_id=link.alert_id, review_task_id=link.review_task_id
+            )
 
     async def link_unit_report(
         self, report_id: UUID, *, alert_id: UUID | None, review_task_id: UUID | None
@@ -200,6 +242,10 @@ class FakeTx:
         self.s.reviews[task.task_id] = copy.deepcopy(task)
         return True
 
+    async def add_reviews(self, tasks: Sequence[ReviewTask]) -> None:
+        for task in tasks:
+            await self.add_review(task)
+
     async def get_review(self, task_id: UUID, *, for_update: bool = False) -> ReviewTask | None:
         found = self.s.reviews.get(task_id)
         return copy.deepcopy(found) if found else None
@@ -218,6 +264,10 @@ class FakeTx:
 
     async def add_case(self, case: Case) -> None:
         self.s.cases[case.case_id] = copy.deepcopy(case)
+
+    async def add_cases(self, added: Sequence[Case]) -> None:
+        for case in added:
+            await self.add_case(case)
 
     async def get_case(self, case_id: str, *, for_update: bool = False) -> Case | None:
         found = self.s.cases.get(case_id)

@@ -86,6 +86,38 @@ async def test_a_repeat_of_the_same_external_id_changes_nothing() -> None:
     assert (len(w.store.alerts), len(w.store.events), len(w.store.notifications)) == before
 
 
+async def test_a_batch_of_reports_asks_identity_once_and_accounts_for_each_in_order() -> None:
+    w = world()
+    known_student(w)
+    batch = [
+        report("P-1"),
+        report("P-2", number="G360702201001019999"),  # nobody has this number
+        report("P-3"),
+        report("P-1"),  # the same external id twice in one batch
+    ]
+    async with w.transactions() as tx:
+        outcomes = await w.intake.on_unit_reports(tx, batch)
+
+    assert [type(o) for o in outcomes] == [Alert, ReviewTask, Alert]
+    assert w.matcher.batches == [3]  # one call for the three new reports
+    assert w.responders.calls == 1  # one lookup for every matched student
+    assert len(w.store.alerts) == 2
+    assert len(w.store.reviews) == 1
+    assert sorted(receipts(w)) == sorted(
+        [
+            ("P-1", ReceiptStatus.RECEIVED),
+            ("P-2", ReceiptStatus.RECEIVED),
+            ("P-3", ReceiptStatus.RECEIVED),
+            ("P-1", ReceiptStatus.MATCHED),
+            ("P-2", ReceiptStatus.IN_REVIEW),
+            ("P-3", ReceiptStatus.MATCHED),
+        ]
+    )
+    # Each report is linked to what it became.
+    links = {w.store.unit_reports[(POLICE, o)].report_id for o in ("P-1", "P-2", "P-3")}
+    assert links == set(w.store.report_links)
+
+
 @pytest.mark.parametrize(
     ("outcome", "kind"),
     [

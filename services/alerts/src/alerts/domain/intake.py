@@ -7,7 +7,7 @@ task beside its dead letter. Every report gets receipts on the unit's receipt to
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,7 +28,7 @@ from alerts.domain.model import (
     UnitReport,
     unit_code,
 )
-from alerts.domain.ports import Clock, StudentMatcher, Tx
+from alerts.domain.ports import Clock, MatchRequest, ReportLink, StudentMatcher, Tx
 from alerts.domain.routing import Router
 
 SCREENING_REF = "screening"
@@ -84,75 +84,104 @@ class Intake:
 
     async def on_unit_report(self, tx: Tx, report: UnitReport) -> Alert | ReviewTask | None:
         """One validated partner report. None: a repeat of an external id already handled."""
-        if not await tx.record_unit_report(report):
-            return None
+        handled = await self.on_unit_reports(tx, [report])
+        return handled[0] if handled else None
+
+    async def on_unit_reports(
+        self, tx: Tx, reports: Sequence[UnitReport]
+    ) -> list[Alert | ReviewTask]:
+        """Validated partner reports, in one transaction: what each new one became, in order
+        (repeats of an external id already handled are left out). The batch asks identity once
+        to match every student and once for every matched student's responders."""
+        new_ids = await tx.record_unit_reports(reports)
+        fresh: list[UnitReport] = []
+        for report in reports:
+            if report.report_id in new_ids:
+                new_ids.discard(report.report_id)  # twice in one batch: the first one counts
+                fresh.append(report)
+        if not fresh:
+            return []
         now = self._clock.now()
-        await tx.emit(
-            self._receipt(
-                report.unit,
-                report.external_id,
-                ReceiptStatus.RECEIVED,
-                now,
-                reference=report.report_id,
-            )
-        )
-        match = await self._matcher.match(
-            report.student_number, report.resident_id, report.full_name
-        )
-        if match.outcome is MatchOutcome.EXACT and match.student is not None:
-            alert = Alert(
-                alert_id=self._new_id(),
-                student=match.student,
-                severity=self._router.policy.unit_severity(report.category, report.severity_hint),
-                source=Source.UNIT,
-                source_ref=report.unit,
-                category=report.category,
-                raised_at=now,
-                description=report.description,
-                unit_report_id=report.report_id,
-            )
-            await self._router.raise_alert(tx, alert)
-            await tx.link_unit_report(
-                report.report_id, alert_id=alert.alert_id, review_task_id=None
-            )
+        for report in fresh:
             await tx.emit(
                 self._receipt(
                     report.unit,
                     report.external_id,
-                    ReceiptStatus.MATCHED,
+                    ReceiptStatus.RECEIVED,
                     now,
                     reference=report.report_id,
                 )
             )
-            return alert
-        kind = REVIEW_KIND_OF_MATCH.get(match.outcome, ReviewKind.UNCERTAIN)
-        task = ReviewTask(
-            task_id=self._new_id(),
-            kind=kind,
-            unit=report.unit,
-            scope_code=unit_code(report.unit),
-            external_id=report.external_id,
-            reason=match.reason or kind.value,
-            created_at=now,
-            raw=report.raw,
-            unit_report_id=report.report_id,
-            category=report.category,
-            severity_hint=report.severity_hint,
-            description=report.description,
+        matches = await self._matcher.match_many(
+            [MatchRequest(r.student_number, r.resident_id, r.full_name) for r in fresh]
         )
-        await tx.add_review(task)
-        await tx.link_unit_report(report.report_id, alert_id=None, review_task_id=task.task_id)
-        await tx.emit(
-            self._receipt(
-                report.unit,
-                report.external_id,
-                ReceiptStatus.IN_REVIEW,
-                now,
-                reason=kind.value,
-                reference=report.report_id,
+        handled: list[Alert | ReviewTask] = []
+        alerts: list[Alert] = []
+        tasks: list[ReviewTask] = []
+        links: list[ReportLink] = []
+        receipts: list[Receipt] = []
+        for report, match in zip(fresh, matches, strict=True):
+            if match.outcome is MatchOutcome.EXACT and match.student is not None:
+                alert = Alert(
+                    alert_id=self._new_id(),
+                    student=match.student,
+                    severity=self._router.policy.unit_severity(
+                        report.category, report.severity_hint
+                    ),
+                    source=Source.UNIT,
+                    source_ref=report.unit,
+                    category=report.category,
+                    raised_at=now,
+                    description=report.description,
+                    unit_report_id=report.report_id,
+                )
+                alerts.append(alert)
+                handled.append(alert)
+                links.append(ReportLink(report.report_id, alert_id=alert.alert_id))
+                receipts.append(
+                    self._receipt(
+                        report.unit,
+                        report.external_id,
+                        ReceiptStatus.MATCHED,
+                        now,
+                        reference=report.report_id,
+                    )
+                )
+                continue
+            kind = REVIEW_KIND_OF_MATCH.get(match.outcome, ReviewKind.UNCERTAIN)
+            task = ReviewTask(
+                task_id=self._new_id(),
+                kind=kind,
+                unit=report.unit,
+                scope_code=unit_code(report.unit),
+                external_id=report.external_id,
+                reason=match.reason or kind.value,
+                created_at=now,
+                raw=report.raw,
+                unit_report_id=report.report_id,
+                category=report.category,
+                severity_hint=report.severity_hint,
+                description=report.description,
             )
-        )
-        return task
+            tasks.append(task)
+            handled.append(task)
+            links.append(ReportLink(report.report_id, review_task_id=task.task_id))
+            receipts.append(
+                self._receipt(
+                    report.unit,
+                    report.external_id,
+                    ReceiptStatus.IN_REVIEW,
+                    now,
+                    reason=kind.value,
+                    reference=report.report_id,
+                )
+            )
+        await self._router.raise_alerts(tx, alerts)
+        await tx.add_reviews(tasks)
+        await tx.link_unit_reports(links)
+        for receipt in receipts:
+            await tx.emit(receipt)
+        return handled
 
     async def on_malformed(
         self, tx: Tx, unit: str, position: str, raw: bytes, reason: str

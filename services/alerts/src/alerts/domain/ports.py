@@ -16,6 +16,7 @@ from alerts.domain.model import (
     AlertStatus,
     Case,
     CaseStep,
+    DeliveryAttempt,
     LocateRequest,
     Match,
     Notification,
@@ -33,10 +34,30 @@ class Clock(Protocol):
     def now(self) -> datetime: ...
 
 
+@dataclass(frozen=True)
+class MatchRequest:
+    student_number: str
+    resident_id: str
+    full_name: str
+
+
+@dataclass(frozen=True)
+class ReportLink:
+    """What a partner's report became: an alert or a review task."""
+
+    report_id: UUID
+    alert_id: UUID | None = None
+    review_task_id: UUID | None = None
+
+
 class StudentMatcher(Protocol):
     """identity's MatchStudent, as alerts' own service client."""
 
     async def match(self, student_number: str, resident_id: str, full_name: str) -> Match: ...
+
+    async def match_many(self, wanted: Sequence[MatchRequest]) -> list[Match]:
+        """One answer per request, in order (identity's BatchMatchStudents)."""
+        ...
 
 
 class ResponderDirectory(Protocol):
@@ -44,6 +65,10 @@ class ResponderDirectory(Protocol):
     student is now. None: identity knows no such student."""
 
     async def responders(self, student_id: UUID) -> Responders | None: ...
+
+    async def responders_many(self, student_ids: Sequence[UUID]) -> dict[UUID, Responders | None]:
+        """The same for several students in one call (identity's BatchListResponders)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -62,6 +87,7 @@ class Tx(Protocol):
 
     # alerts
     async def add_alert(self, alert: Alert) -> None: ...
+    async def add_alerts(self, added: Sequence[Alert]) -> None: ...
     async def get_alert(self, alert_id: UUID, *, for_update: bool = False) -> Alert | None: ...
     async def save_alert(self, alert: Alert) -> None: ...
     async def list_alerts(self, wanted: AlertFilter) -> list[Alert]: ...
@@ -75,9 +101,18 @@ class Tx(Protocol):
         self, notification_id: UUID, *, for_update: bool = False
     ) -> Notification | None: ...
     async def save_notification(self, notification: Notification) -> None: ...
+    async def get_notifications(
+        self, notification_ids: Sequence[UUID], *, for_update: bool = False
+    ) -> dict[UUID, Notification]: ...
+    async def record_attempts(
+        self, attempted: Sequence[tuple[Notification, DeliveryAttempt]]
+    ) -> None:
+        """Each notification's status and delivery time, and the one attempt just made."""
+        ...
 
     # escalation timers
     async def set_timer(self, timer: Timer) -> None: ...
+    async def set_timers(self, timers: Sequence[Timer]) -> None: ...
     async def clear_timer(self, alert_id: UUID) -> None: ...
     async def claim_due_timers(self, now: datetime, limit: int) -> list[Timer]: ...
 
@@ -86,15 +121,24 @@ class Tx(Protocol):
         """False if this unit already sent this external id (the dedupe rule)."""
         ...
 
+    async def record_unit_reports(self, reports: Sequence[UnitReport]) -> set[UUID]:
+        """The batch form: the report ids that were new."""
+        ...
+
     async def link_unit_report(
         self, report_id: UUID, *, alert_id: UUID | None, review_task_id: UUID | None
     ) -> None: ...
+    async def link_unit_reports(self, links: Sequence[ReportLink]) -> None: ...
     async def unit_report_of_alert(self, alert_id: UUID) -> tuple[str, str] | None:
         """(unit, external_id) of the partner report behind an alert, if any."""
         ...
 
     async def add_review(self, task: ReviewTask) -> bool:
         """False if a task for the same position already exists (a redelivered message)."""
+        ...
+
+    async def add_reviews(self, tasks: Sequence[ReviewTask]) -> None:
+        """Review tasks of partner reports (no position: they cannot repeat)."""
         ...
 
     async def get_review(self, task_id: UUID, *, for_update: bool = False) -> ReviewTask | None: ...
@@ -105,6 +149,7 @@ class Tx(Protocol):
 
     # cases
     async def add_case(self, case: Case) -> None: ...
+    async def add_cases(self, added: Sequence[Case]) -> None: ...
     async def get_case(self, case_id: str, *, for_update: bool = False) -> Case | None: ...
     async def save_case(self, case: Case) -> None: ...
     async def add_case_step(self, case_id: str, step: CaseStep) -> None: ...

@@ -6,7 +6,7 @@ restart loses nothing."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID, uuid4
@@ -63,26 +63,42 @@ class Router:
     async def raise_alert(self, tx: Tx, alert: Alert) -> Alert:
         """Store a new alert, route it to its first level, and open a crisis case if the policy
         says so for its severity (R9). All in the caller's transaction."""
-        directory = await self._responders.responders(alert.student.student_id)
-        if directory is not None:
-            # Identity's answer is the student's place now (a transfer moves the alert too).
-            alert.student = directory.student
-        ladder = self._policy.ladder(alert.severity)
-        case = None
-        # A protected report (R23) always has a case: its owner is the one person who may know
-        # the reporter.
-        if ladder.opens_case or alert.protected:
-            case = self._new_case(alert, directory)
-            alert.case_id = case.case_id
-        plan = self._plan(alert, 0, directory, reason="raised")
-        # The alert is stored with its routing decided, then what refers to it.
-        await tx.add_alert(alert)
-        if case is not None:
-            await tx.add_case(case)
-            await tx.emit(CaseOpened(case))
-        await self._store(tx, alert, plan)
-        await tx.emit(AlertRaised(alert))
-        return alert
+        (raised,) = await self.raise_alerts(tx, [alert])
+        return raised
+
+    async def raise_alerts(self, tx: Tx, raised: Sequence[Alert]) -> Sequence[Alert]:
+        """:meth:`raise_alert` for several alerts at once (a batch of partner reports): one
+        responder lookup and one write per table for the whole batch."""
+        if not raised:
+            return raised
+        directories = await self._responders.responders_many(
+            list(dict.fromkeys(alert.student.student_id for alert in raised))
+        )
+        cases: list[Case] = []
+        plans: list[tuple[Alert, _Plan]] = []
+        for alert in raised:
+            directory = directories.get(alert.student.student_id)
+            if directory is not None:
+                # Identity's answer is the student's place now (a transfer moves the alert too).
+                alert.student = directory.student
+            ladder = self._policy.ladder(alert.severity)
+            # A protected report (R23) always has a case: its owner is the one person who may
+            # know the reporter.
+            if ladder.opens_case or alert.protected:
+                case = self._new_case(alert, directory)
+                alert.case_id = case.case_id
+                cases.append(case)
+            plans.append((alert, self._plan(alert, 0, directory, reason="raised")))
+        # The alerts are stored with their routing decided, then what refers to them.
+        await tx.add_alerts(raised)
+        if cases:
+            await tx.add_cases(cases)
+            for case in cases:
+                await tx.emit(CaseOpened(case))
+        await self._store(tx, plans)
+        for alert in raised:
+            await tx.emit(AlertRaised(alert))
+        return raised
 
     def _new_case(self, alert: Alert, directory: Responders | None) -> Case:
         owners = (
@@ -123,7 +139,7 @@ class Router:
             reason = "reminded"
             plan = self._plan(alert, alert.level_index, directory, reason=reason, remind=True)
         await tx.save_alert(alert)
-        await self._store(tx, alert, plan)
+        await self._store(tx, [(alert, plan)])
         assert alert.level is not None
         await tx.emit(AlertEscalated(alert, from_level, alert.level, self._clock.now(), reason))
 
@@ -181,16 +197,17 @@ class Router:
         ]
         return _Plan(routings, notifications, Timer(alert.alert_id, index, due))
 
-    async def _store(self, tx: Tx, alert: Alert, plan: _Plan) -> None:
-        await tx.add_routings(plan.routings)
-        await tx.add_notifications(plan.notifications)
-        for notification in plan.notifications:
-            await tx.emit(
-                NotificationRequested(
-                    notification, alert.severity, alert.category, alert.student.school_code
+    async def _store(self, tx: Tx, plans: Sequence[tuple[Alert, _Plan]]) -> None:
+        await tx.add_routings([r for _, plan in plans for r in plan.routings])
+        await tx.add_notifications([n for _, plan in plans for n in plan.notifications])
+        for alert, plan in plans:
+            for notification in plan.notifications:
+                await tx.emit(
+                    NotificationRequested(
+                        notification, alert.severity, alert.category, alert.student.school_code
+                    )
                 )
-            )
-        await tx.set_timer(plan.timer)
+        await tx.set_timers([plan.timer for _, plan in plans])
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ event in the inbox and run the handler; commit the database, and only then the o
 Batches (``max_batch`` > 1): when records are waiting, the consumer takes up to ``max_batch``
 of them at once (it never waits to fill a batch, so a lone record is not delayed), claims their
 inbox rows in one statement and runs their handlers in ONE transaction, then commits each
-partition's offset once. If anything in a batch fails, the transaction rolls back as a whole
-and the batch is handled again one record at a time with the outcomes above, so one poison
-record costs the batch its speed, never its correctness. A backlog then costs one transaction
+partition's offset once. A record that does not decode is dead-lettered on its own first. If
+the handlers fail, the transaction rolls back as a whole and the batch is handled again one
+record at a time with the outcomes above, so a rejected record costs its batch speed, never
+correctness. A backlog then costs one transaction
 and one offset commit per batch instead of per record.
 
 The librdkafka consumer is not thread-safe, so all calls on it go through one dedicated worker
@@ -232,6 +233,14 @@ class _Outcome(Enum):
 
 
 @dataclass(frozen=True)
+class _Decoded:
+    route: _Route
+    record: KafkaRecord
+    message: Message
+    event_id: uuid.UUID
+
+
+@dataclass(frozen=True)
 class _Position:
     topic: str
     partition: int
@@ -388,7 +397,7 @@ class EventConsumer:
                 records = await self._call(self._fetch)
                 if len(records) == 1:
                     if await self._receive(records[0]) is _Outcome.RETRY:
-                        await self._pause(records[0])
+                        await self._rewind(records, set(), failed=records[0])
                 elif records:
                     await self._receive_batch(records)
         finally:
@@ -422,7 +431,7 @@ class EventConsumer:
         return [first, *self._consumer.consume(self._max_batch - 1, 0)]
 
     async def _receive(self, record: KafkaRecord, *, commit: bool = True) -> _Outcome | None:
-        """One record on its own. On RETRY the caller rewinds (see :meth:`_pause`)."""
+        """One record on its own. On RETRY the caller rewinds (see :meth:`_rewind`)."""
         error = record.error()
         if error is not None:
             self._on_poll_error(error)
@@ -433,11 +442,10 @@ class EventConsumer:
             logger.error("record from an unrouted topic", extra={"topic": position.topic})
             return None
         outcome = await self._process(route, record, position)
-        if outcome is _Outcome.RETRY:
-            return outcome
+        if outcome is _Outcome.RETRY or not commit:
+            return outcome  # a batch forgets its records' retry state once committed
         self._forget(position)
-        if commit:
-            await self._commit([position])
+        await self._commit([position])
         return outcome
 
     async def _receive_batch(self, records: Sequence[KafkaRecord]) -> None:
@@ -448,38 +456,39 @@ class EventConsumer:
                 self._on_poll_error(error)
             else:
                 good.append(record)
-        if await self._process_batch(good):
-            for record in good:
-                self._forget(_position(record))
-            await self._commit([_position(record) for record in good])
-            return
-        # One at a time, in order. The first record that must be retried rewinds its partition
-        # and every other partition with records not yet handled, so nothing is skipped.
-        done: list[_Position] = []
-        for index, record in enumerate(good):
-            if await self._receive(record, commit=False) is _Outcome.RETRY:
-                await self._commit(done)
-                await self._pause(record, rest=good[index + 1 :])
-                return
-            done.append(_position(record))
-        await self._commit(done)
-
-    async def _process_batch(self, records: Sequence[KafkaRecord]) -> bool:
-        """The fast path: every record decodes and the whole batch applies in one transaction.
-        False (nothing stored) sends the batch down the one-at-a-time path."""
-        decoded: list[tuple[_Route, KafkaRecord, Message, uuid.UUID]] = []
-        links: list[Link] = []
-        for record in records:
+        done: set[_Position] = set()
+        decoded: list[_Decoded] = []
+        for record in good:
             route = self._routes.get(record.topic() or "")
-            if route is None:
-                return False
-            try:
-                message = _decode(route, record)
-            except Exception:  # the one-at-a-time path dead-letters it with its reason
-                return False
-            decoded.append((route, record, message, event_id_of(meta_of(message))))
-            links.extend(_links(tracing.decode_headers(record.headers()), external=route.external))
-        topics = sorted({route.topic for route, _, _, _ in decoded})
+            message = _try_decode(route, record) if route is not None else None
+            if route is None or message is None:
+                # Dead-lettered on its own path (with its reason); the rest stays a batch.
+                if await self._receive(record, commit=False) is _Outcome.RETRY:
+                    await self._rewind(good, done, failed=record)
+                    return
+                done.add(_position(record))
+            else:
+                decoded.append(_Decoded(route, record, message, event_id_of(meta_of(message))))
+        if decoded and await self._process_batch(decoded):
+            done.update(_position(item.record) for item in decoded)
+        else:
+            # One at a time, in order, with the usual outcomes.
+            for item in decoded:
+                if await self._receive(item.record, commit=False) is _Outcome.RETRY:
+                    await self._commit_handled(good, done)
+                    await self._rewind(good, done, failed=item.record)
+                    return
+                done.add(_position(item.record))
+        await self._commit_handled(good, done)
+
+    async def _process_batch(self, decoded: Sequence[_Decoded]) -> bool:
+        """The fast path: the whole batch applies in one transaction. False (nothing stored)
+        sends the batch down the one-at-a-time path."""
+        links: list[Link] = []
+        for item in decoded:
+            headers = tracing.decode_headers(item.record.headers())
+            links.extend(_links(headers, external=item.route.external))
+        topics = sorted({item.route.topic for item in decoded})
         with self._tracer.start_as_current_span(
             f"process {topics[0]}" if len(topics) == 1 else "process batch",
             context=Context(),
@@ -496,7 +505,7 @@ class EventConsumer:
                 duplicates = await self._apply_batch(decoded)
             except Exception as exc:
                 _fail_span(span, exc)
-                logger.info(
+                logger.warning(
                     "batch failed; handling its records one at a time",
                     extra={
                         "consumer_group": self._group,
@@ -508,22 +517,20 @@ class EventConsumer:
             span.set_attribute("xinyu.messaging.duplicates", duplicates)
         return True
 
-    async def _apply_batch(
-        self, decoded: Sequence[tuple[_Route, KafkaRecord, Message, uuid.UUID]]
-    ) -> int:
+    async def _apply_batch(self, decoded: Sequence[_Decoded]) -> int:
         """Inbox rows and effects of the whole batch in one transaction. Returns how many
         records were duplicates (already applied, or repeated within the batch)."""
         inbox: BatchInbox = self._inbox  # type: ignore[assignment]  # checked in __init__
         wanted: dict[uuid.UUID, str] = {}
-        for route, _, _, event_id in decoded:
-            wanted.setdefault(event_id, route.topic)
+        for item in decoded:
+            wanted.setdefault(item.event_id, item.route.topic)
         async with self._sessions.begin() as session:
             new = await inbox.claim_many(session, self._group, list(wanted.items()))
             by_route: dict[str, tuple[_Route, list[Message]]] = {}
-            for route, _, message, event_id in decoded:
-                if event_id in new:
-                    new.discard(event_id)  # a repeat inside the batch is a duplicate too
-                    by_route.setdefault(route.topic, (route, []))[1].append(message)
+            for item in decoded:
+                if item.event_id in new:
+                    new.discard(item.event_id)  # a repeat inside the batch is a duplicate too
+                    by_route.setdefault(item.route.topic, (item.route, []))[1].append(item.message)
             for route, messages in by_route.values():
                 await route.apply(session, messages)
         return len(decoded) - sum(len(messages) for _, messages in by_route.values())
@@ -667,18 +674,21 @@ class EventConsumer:
             topic=letter.dlq_topic, key=letter.key, value=letter.value, headers=headers
         )
 
-    async def _pause(self, record: KafkaRecord, rest: Sequence[KafkaRecord] = ()) -> None:
-        """After a RETRY: rewind ``record``'s partition to it, and every other partition of
-        ``rest`` (records fetched but not handled) to its first such record, then back off."""
-        position = _position(record)
+    async def _rewind(
+        self, records: Sequence[KafkaRecord], done: set[_Position], *, failed: KafkaRecord
+    ) -> None:
+        """After a RETRY of ``failed``: rewind every partition of ``records`` to its first
+        record not handled, so the next polls return them again, then back off."""
+        position = _position(failed)
         attempt = self._attempts.get(position, 0) + 1
         self._attempts[position] = attempt
-        rewind = {(position.topic, position.partition): position}
-        for later in rest:
-            at = _position(later)
-            rewind.setdefault((at.topic, at.partition), at)
-        # Rewind so the next poll returns this record again. Polling on (rather than sleeping in
-        # a retry loop) keeps the consumer in its group however long the database is down.
+        rewind: dict[tuple[str, int], _Position] = {}
+        for record in records:
+            at = _position(record)
+            if at not in done:
+                rewind.setdefault((at.topic, at.partition), at)
+        # Polling on (rather than sleeping in a retry loop) keeps the consumer in its group
+        # however long the database is down.
         for target in rewind.values():
             try:
                 await self._call(
@@ -693,6 +703,22 @@ class EventConsumer:
                 self._forget(target)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), timeout=self._retry.backoff(attempt))
+
+    async def _commit_handled(self, records: Sequence[KafkaRecord], done: set[_Position]) -> None:
+        """Commits, per partition, the records handled without a gap from the batch's first:
+        a record after one still to be retried is handled again later (the inbox drops it)."""
+        committed: list[_Position] = []
+        blocked: set[tuple[str, int]] = set()
+        for record in sorted(records, key=lambda r: (r.topic() or "", r.partition(), r.offset())):
+            at = _position(record)
+            key = (at.topic, at.partition)
+            if key in blocked or at not in done:
+                blocked.add(key)
+                continue
+            committed.append(at)
+        for at in committed:
+            self._forget(at)
+        await self._commit(committed)
 
     async def _commit(self, positions: Sequence[_Position]) -> None:
         """One synchronous commit of the next offset of every partition in ``positions``."""
@@ -777,6 +803,13 @@ def _trace_parent(headers: dict[str, str], *, external: bool) -> tuple[Context, 
     remote_span = trace.get_current_span(remote).get_span_context()
     links = [Link(remote_span, {"xinyu.link.untrusted": True})] if remote_span.is_valid else []
     return Context(), links
+
+
+def _try_decode(route: _Route, record: KafkaRecord) -> Message | None:
+    try:
+        return _decode(route, record)
+    except Exception:  # whatever a decoder raises; the one-record path names the reason
+        return None
 
 
 def _decode(route: _Route, record: KafkaRecord) -> Message:

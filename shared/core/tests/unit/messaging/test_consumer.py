@@ -597,8 +597,8 @@ async def test_a_repeat_inside_a_batch_is_applied_once(
     ]
 
 
-async def test_a_poison_record_sends_its_batch_one_at_a_time_and_only_it_is_dead_lettered(
-    batching: Harness, make_event: MakeEvent
+async def test_an_undecodable_record_is_dead_lettered_alone_and_the_rest_stay_a_batch(
+    batching: Harness, make_event: MakeEvent, fake_batch_inbox: Any
 ) -> None:
     key = b"one-partition"
     before = [batching.publish(make_event().SerializeToString(), key=key) for _ in range(2)]
@@ -613,6 +613,7 @@ async def test_a_poison_record_sends_its_batch_one_at_a_time_and_only_it_is_dead
         for r in before + after
     ]
     assert len(batching.letters) == 1
+    assert fake_batch_inbox.batches == [4]
 
 
 async def test_a_handler_rejection_in_a_batch_rolls_back_the_batch_and_loses_nothing(
@@ -684,3 +685,26 @@ def test_batches_need_an_inbox_that_claims_many(
 ) -> None:
     with pytest.raises(TypeError, match="claim_many"):
         Harness(db, fake_inbox, broker, kafka_consumer, kafka_producer, spans, max_batch=2)
+
+
+async def test_after_a_retry_in_a_batch_nothing_past_the_retried_record_is_committed(
+    batching: Harness, make_event: MakeEvent
+) -> None:
+    records = _backlog(batching, make_event, 4)
+    # The batch fails (rolled back), then the first record one at a time: it is retried, and
+    # the partition's committed offset must not move past it meanwhile.
+    batching.handler_error = lambda: TransientError("identity unavailable")
+    batching.handler_errors_left = 2
+    commits_while_retrying: list[int] = []
+    seek = batching.kafka_consumer.seek
+
+    def seek_and_note(partition: Any) -> None:
+        commits_while_retrying.append(batching.committed(records[0]) or 0)
+        seek(partition)
+
+    batching.kafka_consumer.seek = seek_and_note  # type: ignore[method-assign]
+
+    await batching.run_until(lambda: batching.committed(records[-1]) == 4)
+
+    assert commits_while_retrying == [0]
+    assert len(batching.db.effects) == 4

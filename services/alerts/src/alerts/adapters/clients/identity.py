@@ -1,13 +1,17 @@
 """identity, asked as alerts' own service client (no person behind these calls): MatchStudent
-for partner reports (R12) and ListResponders at the moment of routing (R6)."""
+for partner reports (R12) and ListResponders at the moment of routing (R6), one at a time or a
+batch per call (BatchMatchStudents, BatchListResponders: a backlog of partner reports costs a
+call per batch, not two per report)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
 
 import grpc
 
 from alerts.domain.model import Level, Match, MatchOutcome, Responder, Responders, StudentPlace
+from alerts.domain.ports import MatchRequest
 from xinyu.identity.v1 import identity_pb2 as pb
 from xinyu.identity.v1 import identity_pb2_grpc
 from xinyu_core.auth import ServiceTokenSource
@@ -38,6 +42,8 @@ _TRANSIENT = frozenset(
         grpc.StatusCode.ABORTED,
     }
 )
+# identity's limit per batch call.
+BATCH_LIMIT = 500
 
 
 class IdentityUnavailable(TransientError, Unavailable):
@@ -70,18 +76,59 @@ class IdentityClient:
             if error.code() is grpc.StatusCode.INVALID_ARGUMENT:
                 return Match(MatchOutcome.INVALID, reason="no usable identifier")
             raise
-        outcome = _OUTCOMES.get(answer.outcome, MatchOutcome.UNCERTAIN)
-        if outcome is MatchOutcome.EXACT:
-            return Match(
-                outcome,
-                StudentPlace(
-                    UUID(answer.student_id),
-                    answer.school_code,
-                    answer.county_code,
-                    answer.class_code,
-                ),
+        return _match(answer)
+
+    async def match_many(self, wanted: Sequence[MatchRequest]) -> list[Match]:
+        found: list[Match] = []
+        for start in range(0, len(wanted), BATCH_LIMIT):
+            chunk = wanted[start : start + BATCH_LIMIT]
+            request = pb.BatchMatchStudentsRequest(
+                requests=[
+                    pb.MatchStudentRequest(
+                        student_number=w.student_number,
+                        resident_id=w.resident_id,
+                        full_name=w.full_name,
+                    )
+                    for w in chunk
+                ]
             )
-        return Match(outcome, reason=answer.reason)
+            try:
+                answer = await self._stub.BatchMatchStudents(
+                    request, metadata=await self._metadata()
+                )
+            except grpc.aio.AioRpcError as error:
+                if error.code() in _TRANSIENT:
+                    raise IdentityUnavailable(
+                        f"identity BatchMatchStudents: {error.code().name}"
+                    ) from error
+                raise
+            if len(answer.matches) != len(chunk):
+                raise IdentityUnavailable("identity BatchMatchStudents: answers do not line up")
+            found.extend(_match(match) for match in answer.matches)
+        return found
+
+    async def responders_many(self, student_ids: Sequence[UUID]) -> dict[UUID, Responders | None]:
+        found: dict[UUID, Responders | None] = {}
+        for start in range(0, len(student_ids), BATCH_LIMIT):
+            chunk = student_ids[start : start + BATCH_LIMIT]
+            try:
+                answer = await self._stub.BatchListResponders(
+                    pb.BatchListRespondersRequest(student_ids=[str(s) for s in chunk]),
+                    metadata=await self._metadata(),
+                )
+            except grpc.aio.AioRpcError as error:
+                if error.code() in _TRANSIENT:
+                    raise IdentityUnavailable(
+                        f"identity BatchListResponders: {error.code().name}"
+                    ) from error
+                raise
+            if len(answer.students) != len(chunk):
+                raise IdentityUnavailable("identity BatchListResponders: answers do not line up")
+            for student_id, entry in zip(chunk, answer.students, strict=True):
+                found[student_id] = (
+                    _responders(student_id, entry.responders) if entry.found else None
+                )
+        return found
 
     async def responders(self, student_id: UUID) -> Responders | None:
         try:
@@ -97,21 +144,40 @@ class IdentityClient:
                     f"identity ListResponders: {error.code().name}"
                 ) from error
             raise
-        return Responders(
-            student=StudentPlace(
-                UUID(answer.student_id) if answer.student_id else student_id,
+        return _responders(student_id, answer)
+
+
+def _match(answer: pb.MatchStudentResponse) -> Match:
+    outcome = _OUTCOMES.get(answer.outcome, MatchOutcome.UNCERTAIN)
+    if outcome is MatchOutcome.EXACT:
+        return Match(
+            outcome,
+            StudentPlace(
+                UUID(answer.student_id),
                 answer.school_code,
                 answer.county_code,
                 answer.class_code,
             ),
-            people=tuple(
-                Responder(
-                    username=person.username,
-                    person_id=person.person_id,
-                    level=_LEVELS[person.level],
-                    role=person.role,
-                )
-                for person in answer.responders
-                if person.level in _LEVELS and person.username
-            ),
         )
+    return Match(outcome, reason=answer.reason)
+
+
+def _responders(student_id: UUID, answer: pb.ListRespondersResponse) -> Responders:
+    return Responders(
+        student=StudentPlace(
+            UUID(answer.student_id) if answer.student_id else student_id,
+            answer.school_code,
+            answer.county_code,
+            answer.class_code,
+        ),
+        people=tuple(
+            Responder(
+                username=person.username,
+                person_id=person.person_id,
+                level=_LEVELS[person.level],
+                role=person.role,
+            )
+            for person in answer.responders
+            if person.level in _LEVELS and person.username
+        ),
+    )

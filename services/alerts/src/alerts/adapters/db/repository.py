@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, func, insert, select, tuple_, update
+from sqlalchemy import bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -49,7 +49,7 @@ from alerts.domain.model import (
     Timer,
     UnitReport,
 )
-from alerts.domain.ports import AlertFilter
+from alerts.domain.ports import AlertFilter, ReportLink
 from xinyu_core.audit import AuditRecorder
 from xinyu_core.auth import Principal
 from xinyu_core.crypto import FieldCipher
@@ -115,14 +115,25 @@ class SqlTx:
         }
 
     async def add_alert(self, alert: Alert) -> None:
+        await self.add_alerts([alert])
+
+    async def add_alerts(self, added: Sequence[Alert]) -> None:
+        if not added:
+            return
         await self._session.execute(
-            insert(alerts).values(
-                alert_id=alert.alert_id,
-                description_enc=self._enc(alert.description, AD_DESCRIPTION),
-                reporter="" if alert.protected else alert.reporter,
-                reporter_enc=self._enc(alert.reporter, AD_REPORTER) if alert.protected else None,
-                **self._alert_values(alert),
-            )
+            insert(alerts),
+            [
+                {
+                    "alert_id": alert.alert_id,
+                    "description_enc": self._enc(alert.description, AD_DESCRIPTION),
+                    "reporter": "" if alert.protected else alert.reporter,
+                    "reporter_enc": (
+                        self._enc(alert.reporter, AD_REPORTER) if alert.protected else None
+                    ),
+                    **self._alert_values(alert),
+                }
+                for alert in added
+            ],
         )
 
     async def save_alert(self, alert: Alert) -> None:
@@ -295,6 +306,54 @@ class SqlTx:
         attempts = await self._attempts([notification_id])
         return self._notification(row, attempts.get(notification_id, []))
 
+    async def get_notifications(
+        self, notification_ids: Sequence[UUID], *, for_update: bool = False
+    ) -> dict[UUID, Notification]:
+        if not notification_ids:
+            return {}
+        statement = select(notifications).where(
+            notifications.c.notification_id.in_(list(notification_ids))
+        )
+        if for_update:
+            statement = statement.order_by(notifications.c.notification_id).with_for_update()
+        rows = (await self._session.execute(statement)).all()
+        attempts = await self._attempts([row.notification_id for row in rows])
+        return {
+            row.notification_id: self._notification(row, attempts.get(row.notification_id, []))
+            for row in rows
+        }
+
+    async def record_attempts(
+        self, attempted: Sequence[tuple[Notification, DeliveryAttempt]]
+    ) -> None:
+        if not attempted:
+            return
+        await self._session.execute(
+            update(notifications)
+            .where(notifications.c.notification_id == bindparam("attempted_id"))
+            .values(status=bindparam("new_status"), delivered_at=bindparam("new_delivered_at")),
+            [
+                {
+                    "attempted_id": n.notification_id,
+                    "new_status": n.status.value,
+                    "new_delivered_at": n.delivered_at,
+                }
+                for n, _ in attempted
+            ],
+        )
+        await self._session.execute(
+            insert(delivery_attempts),
+            [
+                {
+                    "notification_id": n.notification_id,
+                    "attempted_at": attempt.attempted_at,
+                    "delivered": attempt.delivered,
+                    "error": attempt.error[:64],
+                }
+                for n, attempt in attempted
+            ],
+        )
+
     async def save_notification(self, notification: Notification) -> None:
         await self._session.execute(
             update(notifications)
@@ -324,13 +383,24 @@ class SqlTx:
     # --- timers ----------------------------------------------------------------------------
 
     async def set_timer(self, timer: Timer) -> None:
+        await self.set_timers([timer])
+
+    async def set_timers(self, timers: Sequence[Timer]) -> None:
+        if not timers:
+            return
         statement = pg_insert(escalation_timers).values(
-            alert_id=timer.alert_id, level_index=timer.level_index, due_at=timer.due_at
+            [
+                {"alert_id": t.alert_id, "level_index": t.level_index, "due_at": t.due_at}
+                for t in timers
+            ]
         )
         await self._session.execute(
             statement.on_conflict_do_update(
                 index_elements=[escalation_timers.c.alert_id],
-                set_={"level_index": timer.level_index, "due_at": timer.due_at},
+                set_={
+                    "level_index": statement.excluded.level_index,
+                    "due_at": statement.excluded.due_at,
+                },
             )
         )
 
@@ -354,21 +424,32 @@ class SqlTx:
     # --- partner reports and review tasks --------------------------------------------------
 
     async def record_unit_report(self, report: UnitReport) -> bool:
-        contact = f"{report.contact_name}\n{report.contact_phone}"
+        return report.report_id in await self.record_unit_reports([report])
+
+    async def record_unit_reports(self, reports: Sequence[UnitReport]) -> set[UUID]:
+        if not reports:
+            return set()
         statement = (
             pg_insert(unit_reports)
             .values(
-                report_id=report.report_id,
-                unit=report.unit,
-                external_id=report.external_id,
-                occurred_at=report.occurred_at,
-                received_at=func.now(),
-                contact_enc=self._enc(contact, AD_CONTACT),
+                [
+                    {
+                        "report_id": report.report_id,
+                        "unit": report.unit,
+                        "external_id": report.external_id,
+                        "occurred_at": report.occurred_at,
+                        "received_at": func.now(),
+                        "contact_enc": self._enc(
+                            f"{report.contact_name}\n{report.contact_phone}", AD_CONTACT
+                        ),
+                    }
+                    for report in reports
+                ]
             )
             .on_conflict_do_nothing()
             .returning(unit_reports.c.report_id)
         )
-        return (await self._session.execute(statement)).first() is not None
+        return set((await self._session.execute(statement)).scalars())
 
     async def link_unit_report(
         self, report_id: UUID, *, alert_id: UUID | None, review_task_id: UUID | None
@@ -383,6 +464,22 @@ class SqlTx:
                 update(unit_reports).where(unit_reports.c.report_id == report_id).values(**values)
             )
 
+    async def link_unit_reports(self, links: Sequence[ReportLink]) -> None:
+        for column, rows in (
+            ("alert_id", [(link.report_id, link.alert_id) for link in links if link.alert_id]),
+            (
+                "review_task_id",
+                [(link.report_id, link.review_task_id) for link in links if link.review_task_id],
+            ),
+        ):
+            if rows:
+                await self._session.execute(
+                    update(unit_reports)
+                    .where(unit_reports.c.report_id == bindparam("linked_report"))
+                    .values({column: bindparam("linked_to")}),
+                    [{"linked_report": report, "linked_to": to} for report, to in rows],
+                )
+
     async def unit_report_of_alert(self, alert_id: UUID) -> tuple[str, str] | None:
         row = (
             await self._session.execute(
@@ -393,29 +490,38 @@ class SqlTx:
         ).first()
         return None if row is None else (row.unit, row.external_id)
 
+    def _review_values(self, task: ReviewTask) -> dict[str, Any]:
+        return {
+            "task_id": task.task_id,
+            "kind": task.kind.value,
+            "status": task.status.value,
+            "unit": task.unit,
+            "scope_code": task.scope_code,
+            "external_id": task.external_id,
+            "reason": task.reason[:200],
+            "created_at": task.created_at,
+            "raw_enc": self._cipher.encrypt(task.raw, AD_RAW),
+            "description_enc": self._enc(task.description, AD_REVIEW_DESCRIPTION),
+            "unit_report_id": task.unit_report_id,
+            "position": task.position or None,
+            "category": task.category.value,
+            "severity_hint": task.severity_hint.value if task.severity_hint else None,
+        }
+
     async def add_review(self, task: ReviewTask) -> bool:
         statement = (
             pg_insert(review_tasks)
-            .values(
-                task_id=task.task_id,
-                kind=task.kind.value,
-                status=task.status.value,
-                unit=task.unit,
-                scope_code=task.scope_code,
-                external_id=task.external_id,
-                reason=task.reason[:200],
-                created_at=task.created_at,
-                raw_enc=self._cipher.encrypt(task.raw, AD_RAW),
-                description_enc=self._enc(task.description, AD_REVIEW_DESCRIPTION),
-                unit_report_id=task.unit_report_id,
-                position=task.position or None,
-                category=task.category.value,
-                severity_hint=task.severity_hint.value if task.severity_hint else None,
-            )
+            .values(**self._review_values(task))
             .on_conflict_do_nothing()
             .returning(review_tasks.c.task_id)
         )
         return (await self._session.execute(statement)).first() is not None
+
+    async def add_reviews(self, tasks: Sequence[ReviewTask]) -> None:
+        if tasks:
+            await self._session.execute(
+                insert(review_tasks), [self._review_values(task) for task in tasks]
+            )
 
     def _review(self, row: Any, *, details: bool) -> ReviewTask:
         return ReviewTask(
@@ -474,18 +580,27 @@ class SqlTx:
     # --- cases -----------------------------------------------------------------------------
 
     async def add_case(self, case: Case) -> None:
+        await self.add_cases([case])
+
+    async def add_cases(self, added: Sequence[Case]) -> None:
+        if not added:
+            return
         await self._session.execute(
-            insert(cases).values(
-                case_id=case.case_id,
-                alert_id=case.alert_id,
-                student_id=case.student.student_id,
-                school_code=case.student.school_code,
-                county_code=case.student.county_code,
-                class_code=case.student.class_code,
-                owner=case.owner,
-                status=case.status.value,
-                opened_at=case.opened_at,
-            )
+            insert(cases),
+            [
+                {
+                    "case_id": case.case_id,
+                    "alert_id": case.alert_id,
+                    "student_id": case.student.student_id,
+                    "school_code": case.student.school_code,
+                    "county_code": case.student.county_code,
+                    "class_code": case.student.class_code,
+                    "owner": case.owner,
+                    "status": case.status.value,
+                    "opened_at": case.opened_at,
+                }
+                for case in added
+            ],
         )
 
     async def save_case(self, case: Case) -> None:

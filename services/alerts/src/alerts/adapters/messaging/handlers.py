@@ -4,6 +4,7 @@ message alerts could not handle into a human review task."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC
 from uuid import UUID
 
@@ -45,29 +46,36 @@ def _place(student_id: str, school_code: str, county_code: str, class_code: str)
     return StudentPlace(parsed, school_code, county_code, class_code)
 
 
+def _unit_report(event: ev.UnitReportReceived) -> UnitReport:
+    return UnitReport(
+        report_id=UUID(event.meta.event_id),
+        unit=event.unit,
+        external_id=event.external_id,
+        occurred_at=event.occurred_at.ToDatetime(tzinfo=UTC),
+        category=CATEGORY_OF_PB.get(event.category, Category.OTHER),
+        severity_hint=SEVERITY_OF_PB.get(event.severity_hint),
+        description=event.description,
+        student_number=event.student_number,
+        resident_id=event.resident_id,
+        full_name=event.full_name,
+        contact_name=event.contact_name,
+        contact_phone=event.contact_phone,
+        raw=event.raw,
+    )
+
+
 class Handlers:
     def __init__(self, transactions: SqlTransactions, intake: Intake) -> None:
         self._tx = transactions
         self._intake = intake
 
-    async def on_unit_report(self, session: AsyncSession, event: ev.UnitReportReceived) -> None:
-        report = UnitReport(
-            report_id=UUID(event.meta.event_id),
-            unit=event.unit,
-            external_id=event.external_id,
-            occurred_at=event.occurred_at.ToDatetime(tzinfo=UTC),
-            category=CATEGORY_OF_PB.get(event.category, Category.OTHER),
-            severity_hint=SEVERITY_OF_PB.get(event.severity_hint),
-            description=event.description,
-            student_number=event.student_number,
-            resident_id=event.resident_id,
-            full_name=event.full_name,
-            contact_name=event.contact_name,
-            contact_phone=event.contact_phone,
-            raw=event.raw,
-        )
+    async def on_unit_reports(
+        self, session: AsyncSession, events: Sequence[ev.UnitReportReceived]
+    ) -> None:
+        """A batch of partner reports (the consumer's, in its transaction with their inbox
+        rows); a single report is a batch of one."""
         tx = self._tx.within(session)
-        await self._intake.on_unit_report(tx, report)
+        await self._intake.on_unit_reports(tx, [_unit_report(event) for event in events])
         await tx.flush()
 
     async def on_result_flagged(
@@ -118,22 +126,27 @@ class NotificationHandler:
     def __init__(self, deliverer: Deliverer) -> None:
         self._deliverer = deliverer
 
-    async def on_requested(self, session: AsyncSession, event: ev.NotificationRequested) -> None:
-        acknowledge_by = (
-            event.acknowledge_by.ToDatetime(tzinfo=UTC).isoformat()
-            if event.HasField("acknowledge_by")
-            else ""
-        )
-        await self._deliverer.deliver(
-            Outgoing(
-                notification_id=UUID(event.notification_id),
-                alert_id=UUID(event.alert_id),
-                recipient=event.recipient,
-                role=event.role,
-                level=api.Level.Name(event.level).removeprefix("LEVEL_").lower(),
-                severity=api.Severity.Name(event.severity).removeprefix("SEVERITY_").lower(),
-                category=api.Category.Name(event.category).removeprefix("CATEGORY_").lower(),
-                school_code=event.school_code,
-                acknowledge_by=acknowledge_by,
-            )
-        )
+    async def on_requested(
+        self, session: AsyncSession, events: Sequence[ev.NotificationRequested]
+    ) -> None:
+        """A batch of requested notifications (a single one is a batch of one)."""
+        await self._deliverer.deliver_many([_outgoing(event) for event in events])
+
+
+def _outgoing(event: ev.NotificationRequested) -> Outgoing:
+    acknowledge_by = (
+        event.acknowledge_by.ToDatetime(tzinfo=UTC).isoformat()
+        if event.HasField("acknowledge_by")
+        else ""
+    )
+    return Outgoing(
+        notification_id=UUID(event.notification_id),
+        alert_id=UUID(event.alert_id),
+        recipient=event.recipient,
+        role=event.role,
+        level=api.Level.Name(event.level).removeprefix("LEVEL_").lower(),
+        severity=api.Severity.Name(event.severity).removeprefix("SEVERITY_").lower(),
+        category=api.Category.Name(event.category).removeprefix("CATEGORY_").lower(),
+        school_code=event.school_code,
+        acknowledge_by=acknowledge_by,
+    )
