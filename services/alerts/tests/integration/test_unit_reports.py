@@ -243,7 +243,8 @@ def restart_kafka() -> None:
 async def test_a_burst_is_accounted_for_exactly_once(running: Running) -> None:
     """alerts + review tasks (which include one per dead letter) = messages sent, each once.
     With ALERTS_TEST_RESTART_BROKER=1 the local broker is restarted in the middle of the burst
-    (it disturbs every other user of the broker for ~10 s, so it is opt-in)."""
+    (it disturbs every other user of the broker for ~10 s: `make test` sets it when the stack
+    is its own)."""
     restart = os.environ.get("ALERTS_TEST_RESTART_BROKER") == "1"
     total = 300 if restart else 150
     marker = uuid.uuid4().hex[:8]

@@ -170,15 +170,6 @@ class FakeTx:
     async def notifications(self, alert_id: UUID) -> list[Notification]:
         return [copy.deepcopy(n) for n in self.s.notifications.values() if n.alert_id == alert_id]
 
-    async def get_notification(
-        self, notification_id: UUID, *, for_update: bool = False
-    ) -> Notification | None:
-        found = self.s.notifications.get(notification_id)
-        return copy.deepcopy(found) if found else None
-
-    async def save_notification(self, notification: Notification) -> None:
-        self.s.notifications[notification.notification_id] = copy.deepcopy(notification)
-
     async def get_notifications(
         self, notification_ids: Sequence[UUID], *, for_update: bool = False
     ) -> dict[UUID, Notification]:
@@ -192,7 +183,7 @@ class FakeTx:
         self, attempted: Sequence[tuple[Notification, DeliveryAttempt]]
     ) -> None:
         for notification, _ in attempted:
-            await self.save_notification(notification)
+            self.s.notifications[notification.notification_id] = copy.deepcopy(notification)
 
     async def set_timer(self, timer: Timer) -> None:
         self.s.timers[timer.alert_id] = timer

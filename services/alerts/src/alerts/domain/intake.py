@@ -18,6 +18,7 @@ from alerts.domain.model import (
     REVIEW_KIND_OF_MATCH,
     Alert,
     Category,
+    Match,
     MatchOutcome,
     ReceiptStatus,
     ReviewKind,
@@ -138,41 +139,20 @@ class Intake:
                 alerts.append(alert)
                 handled.append(alert)
                 links.append(ReportLink(report.report_id, alert_id=alert.alert_id))
-                receipts.append(
-                    self._receipt(
-                        report.unit,
-                        report.external_id,
-                        ReceiptStatus.MATCHED,
-                        now,
-                        reference=report.report_id,
-                    )
-                )
-                continue
-            kind = REVIEW_KIND_OF_MATCH.get(match.outcome, ReviewKind.UNCERTAIN)
-            task = ReviewTask(
-                task_id=self._new_id(),
-                kind=kind,
-                unit=report.unit,
-                scope_code=unit_code(report.unit),
-                external_id=report.external_id,
-                reason=match.reason or kind.value,
-                created_at=now,
-                raw=report.raw,
-                unit_report_id=report.report_id,
-                category=report.category,
-                severity_hint=report.severity_hint,
-                description=report.description,
-            )
-            tasks.append(task)
-            handled.append(task)
-            links.append(ReportLink(report.report_id, review_task_id=task.task_id))
+                status, reason = ReceiptStatus.MATCHED, ""
+            else:
+                task = self._review_task(report, match, now)
+                tasks.append(task)
+                handled.append(task)
+                links.append(ReportLink(report.report_id, review_task_id=task.task_id))
+                status, reason = ReceiptStatus.IN_REVIEW, task.kind.value
             receipts.append(
                 self._receipt(
                     report.unit,
                     report.external_id,
-                    ReceiptStatus.IN_REVIEW,
+                    status,
                     now,
-                    reason=kind.value,
+                    reason=reason,
                     reference=report.report_id,
                 )
             )
@@ -182,6 +162,24 @@ class Intake:
         for receipt in receipts:
             await tx.emit(receipt)
         return handled
+
+    def _review_task(self, report: UnitReport, match: Match, now: datetime) -> ReviewTask:
+        """What a person reviews when identity could not name the student exactly."""
+        kind = REVIEW_KIND_OF_MATCH.get(match.outcome, ReviewKind.UNCERTAIN)
+        return ReviewTask(
+            task_id=self._new_id(),
+            kind=kind,
+            unit=report.unit,
+            scope_code=unit_code(report.unit),
+            external_id=report.external_id,
+            reason=match.reason or kind.value,
+            created_at=now,
+            raw=report.raw,
+            unit_report_id=report.report_id,
+            category=report.category,
+            severity_hint=report.severity_hint,
+            description=report.description,
+        )
 
     async def on_malformed(
         self, tx: Tx, unit: str, position: str, raw: bytes, reason: str

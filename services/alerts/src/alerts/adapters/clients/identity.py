@@ -5,7 +5,8 @@ call per batch, not two per report)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
+from typing import TypeVar
 from uuid import UUID
 
 import grpc
@@ -42,6 +43,7 @@ _TRANSIENT = frozenset(
         grpc.StatusCode.ABORTED,
     }
 )
+T = TypeVar("T")
 # identity's limit per batch call.
 BATCH_LIMIT = 500
 
@@ -92,16 +94,10 @@ class IdentityClient:
                     for w in chunk
                 ]
             )
-            try:
-                answer = await self._stub.BatchMatchStudents(
-                    request, metadata=await self._metadata()
-                )
-            except grpc.aio.AioRpcError as error:
-                if error.code() in _TRANSIENT:
-                    raise IdentityUnavailable(
-                        f"identity BatchMatchStudents: {error.code().name}"
-                    ) from error
-                raise
+            answer = await _transient_as_unavailable(
+                "BatchMatchStudents",
+                self._stub.BatchMatchStudents(request, metadata=await self._metadata()),
+            )
             if len(answer.matches) != len(chunk):
                 raise IdentityUnavailable("identity BatchMatchStudents: answers do not line up")
             found.extend(_match(match) for match in answer.matches)
@@ -111,17 +107,13 @@ class IdentityClient:
         found: dict[UUID, Responders | None] = {}
         for start in range(0, len(student_ids), BATCH_LIMIT):
             chunk = student_ids[start : start + BATCH_LIMIT]
-            try:
-                answer = await self._stub.BatchListResponders(
+            answer = await _transient_as_unavailable(
+                "BatchListResponders",
+                self._stub.BatchListResponders(
                     pb.BatchListRespondersRequest(student_ids=[str(s) for s in chunk]),
                     metadata=await self._metadata(),
-                )
-            except grpc.aio.AioRpcError as error:
-                if error.code() in _TRANSIENT:
-                    raise IdentityUnavailable(
-                        f"identity BatchListResponders: {error.code().name}"
-                    ) from error
-                raise
+                ),
+            )
             if len(answer.students) != len(chunk):
                 raise IdentityUnavailable("identity BatchListResponders: answers do not line up")
             for student_id, entry in zip(chunk, answer.students, strict=True):
@@ -145,6 +137,16 @@ class IdentityClient:
                 ) from error
             raise
         return _responders(student_id, answer)
+
+
+async def _transient_as_unavailable(method: str, call: Awaitable[T]) -> T:
+    """identity's answer; a status that says "not now" becomes IdentityUnavailable (retried)."""
+    try:
+        return await call
+    except grpc.aio.AioRpcError as error:
+        if error.code() in _TRANSIENT:
+            raise IdentityUnavailable(f"identity {method}: {error.code().name}") from error
+        raise
 
 
 def _match(answer: pb.MatchStudentResponse) -> Match:

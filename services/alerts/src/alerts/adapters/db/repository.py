@@ -294,18 +294,6 @@ class SqlTx:
             attempts=attempts,
         )
 
-    async def get_notification(
-        self, notification_id: UUID, *, for_update: bool = False
-    ) -> Notification | None:
-        statement = select(notifications).where(notifications.c.notification_id == notification_id)
-        if for_update:
-            statement = statement.with_for_update()
-        row = (await self._session.execute(statement)).first()
-        if row is None:
-            return None
-        attempts = await self._attempts([notification_id])
-        return self._notification(row, attempts.get(notification_id, []))
-
     async def get_notifications(
         self, notification_ids: Sequence[UUID], *, for_update: bool = False
     ) -> dict[UUID, Notification]:
@@ -353,32 +341,6 @@ class SqlTx:
                 for n, attempt in attempted
             ],
         )
-
-    async def save_notification(self, notification: Notification) -> None:
-        await self._session.execute(
-            update(notifications)
-            .where(notifications.c.notification_id == notification.notification_id)
-            .values(status=notification.status.value, delivered_at=notification.delivered_at)
-        )
-        known = len(
-            (await self._attempts([notification.notification_id])).get(
-                notification.notification_id, []
-            )
-        )
-        new = notification.attempts[known:]
-        if new:
-            await self._session.execute(
-                insert(delivery_attempts),
-                [
-                    {
-                        "notification_id": notification.notification_id,
-                        "attempted_at": attempt.attempted_at,
-                        "delivered": attempt.delivered,
-                        "error": attempt.error[:64],
-                    }
-                    for attempt in new
-                ],
-            )
 
     # --- timers ----------------------------------------------------------------------------
 
