@@ -1,7 +1,8 @@
 """Idempotent, traced Kafka consumption with a dead-letter path.
 
 For each record: decode it, open a CONSUMER span, and in ONE database transaction record the
-event in the inbox and run the handler; commit the database, and only then the offset. Outcomes:
+event in the inbox and run the handler; commit the database, and only then the offset (sent
+without waiting for the broker's answer, see :meth:`EventConsumer._commit`). Outcomes:
 
 * handled, or a duplicate (already in the inbox): commit the offset, move on;
 * poison (undecodable, a broken envelope, or the handler raised :class:`PoisonMessage` or a
@@ -37,7 +38,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import pydantic
 import sqlalchemy.exc
@@ -174,7 +175,19 @@ def build_consumer(
 ) -> Consumer:
     config = consumer_config(kafka, client_id, group_id, auto_offset_reset=auto_offset_reset)
     config["error_cb"] = _log_client_error
+    config["on_commit"] = _log_failed_commit
     return Consumer(config)
+
+
+def _log_failed_commit(error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+    """The broker's answer to an offset commit (served on the consumer's thread by poll)."""
+    if error is not None:
+        # Typically a rebalance took the partition or the coordinator moved: the effect is
+        # stored and the inbox drops the redelivery, so a lost commit costs a repeat.
+        logger.warning(
+            "offset commit failed",
+            extra={"kafka_error": error.name(), "partitions": len(partitions)},
+        )
 
 
 def _log_client_error(error: KafkaError) -> None:
@@ -202,8 +215,8 @@ class KafkaConsumerLike(Protocol):
     def consume(self, num_messages: int = ..., timeout: float = ...) -> list[Any]: ...
     def seek(self, partition: TopicPartition) -> None: ...
     def commit(
-        self, *, offsets: list[TopicPartition], asynchronous: Literal[False]
-    ) -> list[TopicPartition]: ...
+        self, *, offsets: list[TopicPartition], asynchronous: bool
+    ) -> list[TopicPartition] | None: ...
     def close(self) -> None: ...
 
 
@@ -721,7 +734,11 @@ class EventConsumer:
         await self._commit(committed)
 
     async def _commit(self, positions: Sequence[_Position]) -> None:
-        """One synchronous commit of the next offset of every partition in ``positions``."""
+        """Commits the next offset of every partition in ``positions``, without waiting for the
+        broker's answer: a synchronous commit can block for good when the group coordinator
+        goes away mid-request (a broker restart), stalling the consumer. Correctness does not
+        need the answer: the effect is already stored, and a commit that is lost only makes the
+        inbox drop a redelivery. A failure is logged from ``on_commit``."""
         last: dict[tuple[str, int], _Position] = {}
         for position in positions:
             key = (position.topic, position.partition)
@@ -733,7 +750,7 @@ class EventConsumer:
             await self._call(
                 self._consumer.commit,
                 offsets=[TopicPartition(p.topic, p.partition, p.offset + 1) for p in last.values()],
-                asynchronous=False,
+                asynchronous=True,
             )
         except KafkaException as exc:
             # Typically a rebalance took the partition. The effect is stored and the inbox will
