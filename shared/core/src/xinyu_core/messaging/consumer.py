@@ -38,7 +38,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import pydantic
 import sqlalchemy.exc
@@ -214,9 +214,7 @@ class KafkaConsumerLike(Protocol):
     def poll(self, timeout: float = ...) -> Any: ...
     def consume(self, num_messages: int = ..., timeout: float = ...) -> list[Any]: ...
     def seek(self, partition: TopicPartition) -> None: ...
-    def commit(
-        self, *, offsets: list[TopicPartition], asynchronous: bool
-    ) -> list[TopicPartition] | None: ...
+    def commit(self, *, offsets: list[TopicPartition], asynchronous: Literal[True]) -> None: ...
     def close(self) -> None: ...
 
 
