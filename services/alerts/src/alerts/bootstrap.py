@@ -45,6 +45,7 @@ from xinyu_core.grpc.server import GrpcServer, Registration, build_server
 from xinyu_core.messaging import (
     AsyncProducer,
     EventConsumer,
+    MessagingHousekeeping,
     OutboxRelay,
     OutboxWriter,
     PostgresInbox,
@@ -98,17 +99,22 @@ class Alerts:
     core: Core
     server: GrpcServer | None = None
     scheduler: EscalationScheduler | None = None
+    housekeeping: MessagingHousekeeping | None = None
     consumers: list[EventConsumer] = field(default_factory=list)
 
     def background(self) -> list[Callable[[], Coroutine[Any, Any, None]]]:
         jobs: list[Callable[[], Coroutine[Any, Any, None]]] = [self.core.relay.run]
         if self.scheduler is not None:
             jobs.append(self.scheduler.run)
+        if self.housekeeping is not None:
+            jobs.append(self.housekeeping.run)
         jobs.extend(consumer.run for consumer in self.consumers)
         return jobs
 
     def stop(self) -> None:
         self.core.relay.stop()
+        if self.housekeeping is not None:
+            self.housekeeping.stop()
         for consumer in self.consumers:
             consumer.stop()
 
@@ -209,7 +215,11 @@ def build_server_side(
     scheduler = EscalationScheduler(
         core.transactions, core.router, interval_seconds=settings.scheduler_interval_seconds
     )
-    return Alerts(core=core, server=server, scheduler=scheduler)
+    # The outbox and the inbox of every alerts process, kept by the serving one.
+    housekeeping = MessagingHousekeeping(
+        core.sessions, settings.housekeeping, outbox=outbox, inbox=inbox
+    )
+    return Alerts(core=core, server=server, scheduler=scheduler, housekeeping=housekeeping)
 
 
 def _consumer(

@@ -25,7 +25,8 @@ async def serve(settings: ArchivesSettings) -> None:
     archives = build_server_side(settings, setup_telemetry(SERVICE))
     assert archives.server is not None
     try:
-        await run_until_terminated(archives.server)
+        background = [archives.housekeeping.run] if archives.housekeeping else []
+        await run_until_terminated(archives.server, background=background)
     finally:
         await archives.close()
 

@@ -29,6 +29,7 @@ from xinyu_core.grpc.server import GrpcServer, Registration, build_server
 from xinyu_core.messaging import (
     AsyncProducer,
     EventConsumer,
+    MessagingHousekeeping,
     PostgresInbox,
     build_consumer,
     build_producer,
@@ -46,6 +47,8 @@ class Archives:
     http: httpx.AsyncClient
     server: GrpcServer | None = None
     consumer: EventConsumer | None = None
+    # The consumers' inbox, kept by the serving process.
+    housekeeping: MessagingHousekeeping | None = None
     producers: list[AsyncProducer] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -62,7 +65,8 @@ def build_server_side(
 ) -> Archives:
     engine = make_engine(settings.database_url.get_secret_value())
     http = httpx.AsyncClient()
-    queries = ArchiveQueries(SqlArchiveReader(make_session_factory(engine)))
+    sessions = make_session_factory(engine)
+    queries = ArchiveQueries(SqlArchiveReader(sessions))
     # Archives has no outbox yet, so refusals go straight to Kafka (acks=all, awaited). When it
     # stores sensitive sections it gets an outbox and an OutboxAuditRecorder, so that each
     # read commits with its record.
@@ -81,7 +85,13 @@ def build_server_side(
         tracer_provider=tracer_provider,
         audit=KafkaAuditRecorder(SERVICE, audit_producer),
     )
-    return Archives(engine=engine, http=http, server=server, producers=[audit_producer])
+    return Archives(
+        engine=engine,
+        http=http,
+        server=server,
+        housekeeping=MessagingHousekeeping(sessions, settings.housekeeping, inbox=inbox),
+        producers=[audit_producer],
+    )
 
 
 def build_enrolment_consumer(

@@ -1,4 +1,5 @@
-"""``identity serve`` runs the gRPC server, its outbox relay and the Keycloak account sync;
+"""``identity serve`` runs the gRPC server, its outbox relay, the outbox's housekeeping and the
+Keycloak account sync;
 ``identity consume audit`` appends every service's access decisions to the audit log;
 ``identity migrate`` upgrades the database; ``identity provision groups`` and ``identity provision
 students --scope CODE`` are the bulk Jobs that mirror the school group tree and students'
@@ -26,7 +27,7 @@ from xinyu_core.telemetry import setup_telemetry
 async def serve(settings: IdentitySettings) -> None:
     identity = build(settings, setup_telemetry(SERVICE))
     try:
-        background = [identity.relay.run]
+        background = [identity.relay.run, identity.housekeeping.run]
         on_stop = []
         if identity.account_sync is not None:
             background.append(identity.account_sync.run)

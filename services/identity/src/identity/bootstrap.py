@@ -35,6 +35,7 @@ from xinyu_core.db import make_engine, make_session_factory
 from xinyu_core.grpc.server import GrpcServer, Registration, build_server
 from xinyu_core.messaging import (
     AsyncProducer,
+    MessagingHousekeeping,
     OutboxRelay,
     OutboxWriter,
     PostgresOutbox,
@@ -50,6 +51,7 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 class Identity:
     server: GrpcServer
     relay: OutboxRelay
+    housekeeping: MessagingHousekeeping
     engine: AsyncEngine
     producer: AsyncProducer
     http: httpx.AsyncClient
@@ -126,6 +128,7 @@ def build(settings: IdentitySettings, tracer_provider: TracerProvider | None = N
     return Identity(
         server=server,
         relay=relay,
+        housekeeping=MessagingHousekeeping(sessions, settings.housekeeping, outbox=outbox),
         engine=engine,
         producer=producer,
         http=http,

@@ -19,7 +19,9 @@ async def serve(settings: ScreeningSettings) -> None:
     try:
         # Licensed definitions an operator loaded join the shipped ones before the first call.
         await screening.shelf.refresh()
-        await run_until_terminated(screening.server, background=[screening.relay.run])
+        await run_until_terminated(
+            screening.server, background=[screening.relay.run, screening.housekeeping.run]
+        )
     finally:
         await screening.close()
 

@@ -35,6 +35,7 @@ from xinyu_core.grpc.client import open_channel
 from xinyu_core.grpc.server import GrpcServer, Registration, build_server
 from xinyu_core.messaging import (
     AsyncProducer,
+    MessagingHousekeeping,
     OutboxRelay,
     OutboxWriter,
     PostgresOutbox,
@@ -54,6 +55,7 @@ def utc_now() -> datetime:
 class Screening:
     server: GrpcServer
     relay: OutboxRelay
+    housekeeping: MessagingHousekeeping
     engine: AsyncEngine
     answer_engine: AsyncEngine
     answers: PgAnswerStore
@@ -163,6 +165,7 @@ def build(
     return Screening(
         server=server,
         relay=relay,
+        housekeeping=MessagingHousekeeping(sessions, settings.housekeeping, outbox=outbox),
         engine=engine,
         answer_engine=answer_engine,
         answers=answers,

@@ -77,6 +77,19 @@ class KeycloakSettings(BaseModel):
         return self.jwks_url or f"{self.issuer.rstrip('/')}/protocol/openid-connect/certs"
 
 
+class HousekeepingSettings(BaseModel):
+    """How long the messaging tables keep what they no longer need (``<PREFIX>HOUSEKEEPING__*``)."""
+
+    # Published outbox rows: kept a while to answer "was it sent, when?".
+    outbox_keep_days: int = Field(default=7, ge=1)
+    # Inbox rows: longer than the retention of every topic a consumer group reads (30 days at
+    # most, infra/kafka/topics.yaml), so no redelivery can be older than its inbox row.
+    inbox_keep_days: int = Field(default=35, ge=1)
+    interval_seconds: float = Field(default=3600.0, gt=0)
+    # Rows deleted per short transaction.
+    batch: int = Field(default=5000, ge=1)
+
+
 class ServiceSettings(BaseSettings):
     """Fields every service has. Subclasses set ``model_config`` with their own env prefix."""
 
@@ -90,6 +103,7 @@ class ServiceSettings(BaseSettings):
     grpc_listen: str = "127.0.0.1:50051"
     kafka: KafkaSettings = KafkaSettings()
     keycloak: KeycloakSettings = KeycloakSettings()
+    housekeeping: HousekeepingSettings = HousekeepingSettings()
     log_level: str = "INFO"
 
     def _secrets(self) -> dict[str, str]:

@@ -53,7 +53,8 @@ from xinyu_core.messaging.events import (
     validate_key,
     validate_topic,
 )
-from xinyu_core.messaging.inbox import Inbox, PostgresInbox, inbox_table
+from xinyu_core.messaging.housekeeping import MessagingHousekeeping, Purged
+from xinyu_core.messaging.inbox import BatchInbox, Inbox, PostgresInbox, inbox_table
 from xinyu_core.messaging.outbox import (
     OutboxRelay,
     OutboxStore,
@@ -72,6 +73,7 @@ from xinyu_core.messaging.producer import (
 
 __all__ = [
     "AsyncProducer",
+    "BatchInbox",
     "DeadLetter",
     "DeadLetterHook",
     "DeliveryReport",
@@ -81,6 +83,7 @@ __all__ = [
     "InvalidKey",
     "InvalidMeta",
     "InvalidTopic",
+    "MessagingHousekeeping",
     "OutboxRelay",
     "OutboxStore",
     "OutboxWriter",
@@ -88,6 +91,7 @@ __all__ = [
     "PoisonMessage",
     "PostgresInbox",
     "PostgresOutbox",
+    "Purged",
     "RetryPolicy",
     "SessionFactory",
     "TransientError",

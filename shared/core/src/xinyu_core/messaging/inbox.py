@@ -13,7 +13,19 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Protocol
 
-from sqlalchemy import Column, DateTime, Index, MetaData, Table, Text, Uuid, func, literal
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Index,
+    MetaData,
+    Table,
+    Text,
+    Uuid,
+    func,
+    literal,
+    select,
+    tuple_,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -84,14 +96,26 @@ class PostgresInbox:
         )
         return set((await session.execute(statement)).scalars())
 
-    async def purge(self, session: AsyncSession, older_than: timedelta) -> int:
-        """Forget events received more than ``older_than`` ago.
+    async def purge(
+        self, session: AsyncSession, older_than: timedelta, limit: int | None = None
+    ) -> int:
+        """Forget events received more than ``older_than`` ago (at most ``limit`` of them).
 
         Keep ``older_than`` well beyond the retention of every topic the group reads (and of the
         outbox's unpublished backlog): a redelivery older than the inbox would be applied again.
         """
         t = self._table
-        result = await session.execute(
-            t.delete().where(t.c.received_at < func.now() - literal(older_than))
-        )
+        old = t.c.received_at < func.now() - literal(older_than)
+        if limit is None:
+            statement = t.delete().where(old)
+        else:
+            chosen = (
+                select(t.c.consumer_group, t.c.event_id)
+                .where(old)
+                .order_by(t.c.received_at)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+            statement = t.delete().where(tuple_(t.c.consumer_group, t.c.event_id).in_(chosen))
+        result = await session.execute(statement)
         return int(getattr(result, "rowcount", 0) or 0)

@@ -206,13 +206,28 @@ class PostgresOutbox:
                 update(t).where(t.c.id.in_(list(ids))).values(published_at=func.now())
             )
 
-    async def purge_published(self, session: AsyncSession, older_than: timedelta) -> int:
-        """Delete rows published more than ``older_than`` ago (run from a periodic job)."""
+    async def purge_published(
+        self, session: AsyncSession, older_than: timedelta, limit: int | None = None
+    ) -> int:
+        """Delete rows published more than ``older_than`` ago, the oldest first, at most
+        ``limit`` of them (:class:`~xinyu_core.messaging.housekeeping.MessagingHousekeeping`
+        runs it in short transactions). Unpublished rows are never touched."""
         t = self._table
         cutoff = func.now() - literal(older_than)
-        result = await session.execute(
-            t.delete().where(t.c.published_at.is_not(None), t.c.published_at < cutoff)
-        )
+        old = t.c.published_at.is_not(None), t.c.published_at < cutoff
+        if limit is None:
+            statement = t.delete().where(*old)
+        else:
+            # Oldest ids first: published rows are in id order, so the scan stops early.
+            chosen = (
+                select(t.c.id)
+                .where(*old)
+                .order_by(t.c.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+            statement = t.delete().where(t.c.id.in_(chosen.scalar_subquery()))
+        result = await session.execute(statement)
         return int(getattr(result, "rowcount", 0) or 0)
 
 

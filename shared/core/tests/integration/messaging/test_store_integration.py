@@ -1,4 +1,5 @@
-"""The outbox and inbox queries on the real PostgreSQL: claiming, one relay at a time, purging."""
+"""The outbox and inbox queries on the real PostgreSQL: claiming, one relay at a time, purging,
+and the housekeeping that purges on a timer."""
 
 from __future__ import annotations
 
@@ -11,7 +12,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xinyu.events.v1 import identity_pb2
-from xinyu_core.messaging import OutboxWriter, PostgresInbox, PostgresOutbox, stamp
+from xinyu_core.messaging import (
+    MessagingHousekeeping,
+    OutboxWriter,
+    PostgresInbox,
+    PostgresOutbox,
+    Purged,
+    stamp,
+)
+from xinyu_core.settings import HousekeepingSettings
 
 pytestmark = pytest.mark.integration
 
@@ -93,3 +102,55 @@ async def test_inbox_claims_once_per_group_and_purges(
     async with sessions.begin() as session:
         assert await inbox.purge(session, older_than=timedelta(days=1)) == 0
         assert await inbox.purge(session, older_than=timedelta(0)) == 2
+
+
+async def test_inbox_claims_many_in_one_statement(
+    sessions: async_sessionmaker[AsyncSession], tables: Any
+) -> None:
+    inbox = PostgresInbox(tables.inbox)
+    seen, new_one, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    async with sessions.begin() as session:
+        assert await inbox.claim(session, "tests-a", seen, SCRATCH)
+    async with sessions.begin() as session:
+        claimed = await inbox.claim_many(
+            session, "tests-a", [(seen, SCRATCH), (new_one, SCRATCH), (other, SCRATCH)]
+        )
+    assert claimed == {new_one, other}
+
+
+async def test_housekeeping_deletes_old_rows_in_batches_and_keeps_the_rest(
+    sessions: async_sessionmaker[AsyncSession], tables: Any
+) -> None:
+    await _store(sessions, tables, 5)
+    store = PostgresOutbox(tables.outbox)
+    async with sessions.begin() as session:
+        claimed = await store.claim(session, limit=4)
+        await store.mark_published(session, [e.id for e in claimed])
+        # Three published long ago, one published now, one never published.
+        await session.execute(
+            tables.outbox.update()
+            .where(tables.outbox.c.id.in_([e.id for e in claimed[:3]]))
+            .values(published_at=datetime.now(UTC) - timedelta(days=8))
+        )
+    inbox = PostgresInbox(tables.inbox)
+    async with sessions.begin() as session:
+        for _ in range(3):
+            await inbox.claim(session, "tests-a", uuid.uuid4(), SCRATCH)
+        await session.execute(
+            tables.inbox.update().values(received_at=datetime.now(UTC) - timedelta(days=40))
+        )
+        await inbox.claim(session, "tests-a", uuid.uuid4(), SCRATCH)  # received now
+
+    housekeeping = MessagingHousekeeping(
+        sessions, HousekeepingSettings(batch=2), outbox=tables.outbox, inbox=tables.inbox
+    )
+    purged = await housekeeping.run_once()
+
+    assert purged == Purged(outbox=3, inbox=3)
+    async with sessions() as session:
+        kept = list(await session.scalars(select(tables.outbox.c.published_at)))
+        inbox_left = len(list(await session.scalars(select(tables.inbox.c.event_id))))
+    assert len(kept) == 2  # the one published now, and the unpublished one (never purged)
+    assert None in kept
+    assert inbox_left == 1
+    assert await housekeeping.run_once() == Purged(outbox=0, inbox=0)
