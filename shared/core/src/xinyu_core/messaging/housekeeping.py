@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from xinyu_core.messaging._redact import error_fields
 from xinyu_core.messaging.inbox import PostgresInbox
@@ -51,23 +53,32 @@ class MessagingHousekeeping:
         """One round: delete in batches until nothing old is left."""
         outbox_keep = timedelta(days=self._settings.outbox_keep_days)
         inbox_keep = timedelta(days=self._settings.inbox_keep_days)
-        batch = self._settings.batch
+        outbox, inbox = self._outbox, self._inbox
         purged_outbox = purged_inbox = 0
-        while self._outbox is not None and not self._stopping.is_set():
-            async with self._sessions.begin() as session:
-                deleted = await self._outbox.purge_published(session, outbox_keep, batch)
-            purged_outbox += deleted
-            if deleted < batch:
-                break
-            logger.info("outbox housekeeping in progress", extra={"deleted": purged_outbox})
-        while self._inbox is not None and not self._stopping.is_set():
-            async with self._sessions.begin() as session:
-                deleted = await self._inbox.purge(session, inbox_keep, batch)
-            purged_inbox += deleted
-            if deleted < batch:
-                break
-            logger.info("inbox housekeeping in progress", extra={"deleted": purged_inbox})
+        if outbox is not None:
+            purged_outbox = await self._in_batches(
+                "outbox", lambda session, n: outbox.purge_published(session, outbox_keep, n)
+            )
+        if inbox is not None:
+            purged_inbox = await self._in_batches(
+                "inbox", lambda session, n: inbox.purge(session, inbox_keep, n)
+            )
         return Purged(outbox=purged_outbox, inbox=purged_inbox)
+
+    async def _in_batches(
+        self, table: str, purge: Callable[[AsyncSession, int], Awaitable[int]]
+    ) -> int:
+        """Short transactions of ``batch`` deletes until one deletes fewer; progress logged."""
+        batch = self._settings.batch
+        purged = 0
+        while not self._stopping.is_set():
+            async with self._sessions.begin() as session:
+                deleted = await purge(session, batch)
+            purged += deleted
+            if deleted < batch:
+                break
+            logger.info("housekeeping in progress", extra={"table": table, "deleted": purged})
+        return purged
 
     async def run(self) -> None:
         """Rounds every ``interval_seconds`` until :meth:`stop`; a failed round is logged and
