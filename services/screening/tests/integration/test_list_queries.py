@@ -1,4 +1,5 @@
-"""The re-screening list and the guardian-task pages are selected in PostgreSQL, not in Python:
+"""The re-screening list, the guardian-task pages and the results a view may show by level are
+selected in PostgreSQL, not in Python:
 with thousands of results in a school they give the answers of the rule spelled out in Python
 (the fake repository's), page after page, and their plans read the indexes made for them
 instead of scanning the school's results."""
@@ -27,6 +28,7 @@ from screening.domain.model import (
     Result,
     TaskStatus,
 )
+from screening.domain.ports import LevelFilter
 from screening.domain.results import Results
 
 pytestmark = pytest.mark.integration
@@ -252,3 +254,38 @@ async def test_the_plans_read_the_indexes_not_the_school(
             assert index in plan, plan
             assert "Seq Scan" not in plan, plan
             assert "Seq Scan" not in plan, plan
+
+
+@pytest.mark.parametrize(
+    "levels",
+    [
+        LevelFilter("either", frozenset({RiskLevel.ORANGE, RiskLevel.RED})),
+        LevelFilter("confirmed", frozenset({RiskLevel.YELLOW, RiskLevel.ORANGE, RiskLevel.RED})),
+        LevelFilter("follow_up", frozenset({RiskLevel.ORANGE, RiskLevel.RED})),
+    ],
+)
+async def test_level_filters_in_sql_are_the_rule_page_after_page(
+    loaded: tuple[list[Result], list[GuardianTask]], world: Any, levels: LevelFilter
+) -> None:
+    made, _ = loaded
+    reference = FakeRepository(Tables(results={r.submission_id: r for r in made}))
+    query = {
+        "campaign_id": None,
+        "unit_column": "school_code",
+        "unit": SCHOOL,
+        "class_codes": None,
+        "confirmed_only": False,
+        "levels": levels,
+    }
+    expected = list(await reference.results(**query, after=None, limit=10**6))
+    assert 100 < len(expected) < len([r for r in made if r.school_code == SCHOOL])
+    listed: list[Result] = []
+    after: tuple[datetime, UUID] | None = None
+    async with world.store() as repository:
+        while True:
+            page = await repository.results(**query, after=after, limit=101)
+            listed.extend(page)
+            if len(page) < 101:
+                break
+            after = (page[-1].submitted_at, page[-1].submission_id)
+    assert [r.submission_id for r in listed] == [r.submission_id for r in expected]

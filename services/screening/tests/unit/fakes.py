@@ -37,6 +37,7 @@ from screening.domain.model import (
     StudentPlace,
     TaskStatus,
 )
+from screening.domain.ports import LevelFilter
 from screening.domain.results import Results
 from screening.domain.sealing import Sealer
 from screening.domain.shelf import InstrumentShelf
@@ -101,6 +102,18 @@ class Tables:
     tasks: dict[UUID, GuardianTask] = field(default_factory=dict)
     events: list[DomainEvent] = field(default_factory=list)
     audited: list[tuple[str, str, str, str]] = field(default_factory=list)
+    # How many times results were queried (a page filled by the query asks once).
+    result_queries: int = 0
+
+
+def _let_through(levels: LevelFilter, result: Result) -> bool:
+    """The level filter spelled out in Python (the repository's SQL must agree)."""
+    if levels.kind == "either":
+        return bool({result.suggested_level, result.confirmed_level} & levels.levels)
+    if levels.kind == "confirmed":
+        return result.confirmed_level in levels.levels
+    level = result.confirmed_level or result.suggested_level
+    return result.critical or level in levels.levels
 
 
 class FakeRepository:
@@ -244,7 +257,9 @@ class FakeRepository:
         confirmed_only: bool,
         after: tuple[datetime, UUID] | None,
         limit: int,
+        levels: LevelFilter | None = None,
     ) -> Sequence[Result]:
+        self.t.result_queries += 1
         found = [
             r
             for r in self.t.results.values()
@@ -252,6 +267,7 @@ class FakeRepository:
             and (campaign_id is None or r.campaign_id == campaign_id)
             and (class_codes is None or r.class_code in class_codes)
             and (not confirmed_only or r.confirmed_level is not None)
+            and (levels is None or _let_through(levels, r))
         ]
         found.sort(key=lambda r: (r.submitted_at, str(r.submission_id)))
         if after is not None:

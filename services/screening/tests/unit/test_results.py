@@ -114,6 +114,18 @@ async def test_a_head_teacher_hears_only_who_needs_follow_up_in_their_class(
     assert OTHER_CLASS not in {v.result.class_code for v in page.results}
 
 
+async def test_a_head_teachers_page_is_selected_by_the_query_not_page_by_page(
+    scenario: Scenario,
+) -> None:
+    store = scenario.world.store
+    before = store.t.result_queries
+    page = await scenario.world.results.list(HEAD, "", CLASS, None, 2, "")
+    assert len(page.results) == 2
+    # The follow-up rule went to the repository with the query, so one page is one query
+    # however many results of the class need no follow-up.
+    assert store.t.result_queries - before == 1
+
+
 async def test_beyond_the_school_only_confirmed_levels_are_shared(scenario: Scenario) -> None:
     world = scenario.world
     for caller in (COUNSELLOR, CITY_ADMIN):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 from uuid import UUID
 
 from screening.domain.instruments import RiskLevel
@@ -33,6 +34,18 @@ from screening.domain.model import (
 from xinyu_core.auth import Principal
 
 Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class LevelFilter:
+    """Which results a view may show, by level (R1: only what the caller may see is listed).
+
+    ``either``: the suggested or the confirmed level is one of ``levels``; ``confirmed``: the
+    confirmed level is; ``follow_up``: the result is critical, or its confirmed level (else its
+    suggested one) is one of ``levels``."""
+
+    kind: Literal["either", "confirmed", "follow_up"]
+    levels: frozenset[RiskLevel]
 
 
 class ScreeningRepository(Protocol):
@@ -103,9 +116,11 @@ class ScreeningRepository(Protocol):
         confirmed_only: bool,
         after: tuple[datetime, UUID] | None,
         limit: int,
+        levels: LevelFilter | None = None,
     ) -> Sequence[Result]:
         """Results whose ``unit_column`` (county_code, school_code or class_code) is ``unit``,
-        in (submitted_at, submission_id) order, after the given position."""
+        in (submitted_at, submission_id) order, after the given position, and only those
+        ``levels`` lets through (so a page of a narrow view is filled by the database)."""
         ...
 
     async def rescreening(

@@ -38,7 +38,7 @@ from screening.domain.model import (
     TaskStatus,
     guardian_task,
 )
-from screening.domain.ports import Clock, Identity, Store
+from screening.domain.ports import Clock, Identity, LevelFilter, Store
 from screening.domain.sealing import Sealer
 from xinyu_core.auth import Principal
 from xinyu_core.errors import InvalidArgument, NotFound, PermissionDenied
@@ -71,6 +71,10 @@ class TaskPage:
 
 def _at_least(level: RiskLevel | None, floor: RiskLevel | None) -> bool:
     return floor is None or (level is not None and level.rank >= floor.rank)
+
+
+def _from(floor: RiskLevel) -> frozenset[RiskLevel]:
+    return frozenset(level for level in RiskLevel if level.rank >= floor.rank)
 
 
 def _higher(a: RiskLevel | None, b: RiskLevel | None) -> RiskLevel | None:
@@ -186,6 +190,10 @@ class Results:
             view = "head"
         else:
             raise PermissionDenied("the caller may not list results here")
+        if view == "head" and at_least is not None:
+            # A head teacher is never shown a level, so no level filter can match.
+            return ResultPage((), "")
+        levels = self._level_filter(view, at_least)
         column = {"county": "county_code", "school": "school_code", "class": "class_code"}[kind]
         views: list[ResultView] = []
         async with self._store() as repository:
@@ -198,6 +206,7 @@ class Results:
                     confirmed_only=view == "beyond",
                     after=after,
                     limit=limit,
+                    levels=levels,
                 )
                 for result in batch:
                     after = (result.submitted_at, result.submission_id)
@@ -211,6 +220,14 @@ class Results:
                     break
         token = _token(after) if after is not None and len(views) == limit else ""
         return ResultPage(tuple(views), token)
+
+    def _level_filter(self, view: str, at_least: RiskLevel | None) -> LevelFilter | None:
+        """What the view lets through, for the database to select (``_view`` decides again)."""
+        if view == "head":
+            return LevelFilter("follow_up", _from(self._high))
+        if at_least is None:
+            return None
+        return LevelFilter("either" if view == "school" else "confirmed", _from(at_least))
 
     def _view(self, view: str, result: Result, at_least: RiskLevel | None) -> ResultView | None:
         follow_up = self.needs_follow_up(result)

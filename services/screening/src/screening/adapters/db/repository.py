@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, bindparam, case, func, select, text, tuple_, update
+from sqlalchemy import and_, bindparam, case, func, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -45,6 +45,7 @@ from screening.domain.model import (
     StoredInstrument,
     TaskStatus,
 )
+from screening.domain.ports import LevelFilter
 from xinyu_core.audit import AuditRecorder
 from xinyu_core.auth import Principal
 from xinyu_core.messaging import OutboxWriter
@@ -466,8 +467,29 @@ class SqlScreening:
         confirmed_only: bool,
         after: tuple[datetime, UUID] | None,
         limit: int,
+        levels: LevelFilter | None = None,
     ) -> Sequence[Result]:
         statement = select(results).where(results.c[unit_column] == unit)
+        if levels is not None:
+            accepted = sorted(level.value for level in levels.levels)
+            if levels.kind == "either":
+                statement = statement.where(
+                    or_(
+                        results.c.suggested_level.in_(accepted),
+                        results.c.confirmed_level.in_(accepted),
+                    )
+                )
+            elif levels.kind == "confirmed":
+                statement = statement.where(results.c.confirmed_level.in_(accepted))
+            else:
+                statement = statement.where(
+                    or_(
+                        results.c.critical,
+                        func.coalesce(results.c.confirmed_level, results.c.suggested_level).in_(
+                            accepted
+                        ),
+                    )
+                )
         if campaign_id is not None:
             statement = statement.where(results.c.campaign_id == campaign_id)
         if class_codes is not None:
